@@ -1,0 +1,29 @@
+"""Exceptions: syscall failures are OSError(errno); faults and broken invariants have their own.
+
+A syscall that fails raises ``OSError(errno, "mmap: ...reason")`` with the errno the real
+syscall returns, so ``except OSError as e: e.errno == errno.EINVAL`` reads like C.
+"""
+
+import errno as _errno
+import os as _os
+
+__all__ = ["SegmentationFault", "ValidationError", "syscall_error"]
+
+
+class SegmentationFault(Exception):
+    """An access the kernel would answer with SIGSEGV (no VMA, or protection forbids it)."""
+
+    def __init__(self, addr, reason):
+        self.addr = addr
+        self.reason = reason
+        super().__init__(f"SIGSEGV at {addr:#x}: {reason}")
+
+
+class ValidationError(AssertionError):
+    """A model invariant does not hold; the message names the object and the field."""
+
+
+def syscall_error(err, call, reason):
+    """Return the OSError a failing syscall ``call`` raises, e.g. ``EINVAL`` for mmap."""
+    name = _errno.errorcode.get(err, str(err))
+    return OSError(err, f"{call}: {name} ({_os.strerror(err)}): {reason}")

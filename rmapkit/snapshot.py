@@ -1,0 +1,173 @@
+"""Plain data views of an address space, shared by the model, the live kernel and renderers.
+
+A ``Snapshot`` is what can be said about some processes at one instant: their VMAs, every
+page in them, and (from the model only) the anon_vmas, folios and address_spaces behind
+them.  The model (``Kernel.snapshot()``) and the live oracle (``rmapkit.live``) produce the
+same shape, so the comparison and the renderers never need to know which one they read.
+
+Conventions
+-----------
+* Fields a source cannot observe are ``None`` (the live kernel cannot see ``anon_vma`` or
+  ``folio->index``; ``Snapshot.unknown`` says why).
+* Objects are named by stable labels, never by memory addresses: processes ``"P0"``, VMAs
+  ``"vma3"`` (model serial numbers, kept across operations so before/after views can match
+  structs), anon_vmas ``"av1"``, struct files ``"file2"``, folios ``"folio5"``.
+* Physical frames are compared through ``PageView.frame``: ``"zero"`` for the shared zero
+  page, otherwise ``"f0"``, ``"f1"``… numbered in order of first appearance (processes in
+  order, pages in address order), so two processes sharing a frame show the same label in
+  the model and in the kernel even though the PFNs differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "VMAView", "PageView", "ProcessView", "AVCView", "AnonVMAView", "FolioView",
+    "AddressSpaceView", "Snapshot", "number_frames", "VMFLAG_MNEMONICS",
+]
+
+# fs/proc/task_mmu.c: show_smap_vma_flags(), the two-letter names, in the kernel's order.
+VMFLAG_MNEMONICS = (
+    ("VM_READ", "rd"), ("VM_WRITE", "wr"), ("VM_EXEC", "ex"), ("VM_SHARED", "sh"),
+    ("VM_MAYREAD", "mr"), ("VM_MAYWRITE", "mw"), ("VM_MAYEXEC", "me"), ("VM_MAYSHARE", "ms"),
+    ("VM_GROWSDOWN", "gd"), ("VM_PFNMAP", "pf"), ("VM_LOCKED", "lo"), ("VM_IO", "io"),
+    ("VM_SEQ_READ", "sr"), ("VM_RAND_READ", "rr"), ("VM_DONTCOPY", "dc"),
+    ("VM_DONTEXPAND", "de"), ("VM_LOCKONFAULT", "lf"), ("VM_ACCOUNT", "ac"),
+    ("VM_NORESERVE", "nr"), ("VM_HUGETLB", "ht"), ("VM_SYNC", "sf"), ("VM_WIPEONFORK", "wf"),
+    ("VM_DONTDUMP", "dd"), ("VM_SOFTDIRTY", "sd"), ("VM_MIXEDMAP", "mm"),
+    ("VM_HUGEPAGE", "hg"), ("VM_NOHUGEPAGE", "nh"), ("VM_MERGEABLE", "mg"),
+)
+
+
+@dataclass(frozen=True)
+class VMAView:
+    """One vm_area_struct as /proc/PID/maps and smaps show it, plus model-only links."""
+
+    vm_start: int
+    vm_end: int
+    perms: str                      # "rw-p", as the maps permission column
+    offset: int                     # the maps offset column, in bytes (0 for anon memory)
+    name: str                       # the maps pathname column ("" for anon memory)
+    vm_flags: tuple[str, ...]       # smaps VmFlags mnemonics, kernel order
+    vm_pgoff: int | None = None     # model only: anon pgoff is not shown by maps
+    id: str | None = None           # model only: "vma3", stable while the struct lives
+    anon_vma: str | None = None     # model only: label of vma->anon_vma, None if unset
+    anon_vma_chain: tuple[str, ...] = ()  # model only: anon_vma labels of the avcs, newest first
+    file: str | None = None         # model only: label of vm_file ("file2")
+
+    @property
+    def pages(self) -> int:
+        return (self.vm_end - self.vm_start) >> 12
+
+
+@dataclass(frozen=True)
+class PageView:
+    """One virtual page: what pagemap/kpageflags/kpagecount say, or what the model knows."""
+
+    addr: int
+    present: bool | None
+    frame: str | None = None        # normalised frame identity, see module doc
+    pfn: int | None = None          # raw PFN (model PFNs are not real ones; not compared)
+    anon: bool | None = None        # kpageflags KPF_ANON
+    zero_page: bool | None = None   # kpageflags KPF_ZERO_PAGE
+    exclusive: bool | None = None   # pagemap bit 56: the page is mapped exactly once
+    mapcount: int | None = None     # /proc/kpagecount (0 for the zero page)
+    pfnmap: bool | None = None      # a raw PFN installed by remap_pfn_range (no struct page)
+    index: int | None = None        # model only: page_pgoff(folio, page)
+    mapping: str | None = None      # model only: "av1" or "file2" (folio->mapping)
+    folio: str | None = None        # model only: "folio5"
+    anon_exclusive: bool | None = None  # model only: PageAnonExclusive
+
+
+@dataclass(frozen=True)
+class ProcessView:
+    """One process: its VMAs in address order and every page inside them."""
+
+    name: str
+    vmas: tuple[VMAView, ...]
+    pages: tuple[PageView, ...]
+
+
+@dataclass(frozen=True)
+class AVCView:
+    """One anon_vma_chain: links ``vma`` (of ``process``) into ``anon_vma``'s interval tree."""
+
+    process: str
+    vma: str
+    anon_vma: str
+    start_pgoff: int                # avc_start_pgoff(): vma->vm_pgoff
+    last_pgoff: int                 # avc_last_pgoff(): vm_pgoff + pages - 1
+
+
+@dataclass(frozen=True)
+class AnonVMAView:
+    """One struct anon_vma with its interval tree of avcs (in key order)."""
+
+    label: str
+    root: str
+    parent: str
+    num_children: int
+    num_active_vmas: int
+    refcount: int
+    avcs: tuple[AVCView, ...]
+
+
+@dataclass(frozen=True)
+class FolioView:
+    """One folio: where it lives and how rmap finds it."""
+
+    label: str
+    pfn: int
+    nr_pages: int
+    index: int
+    mapping: str | None             # "av1" / "file2" / None (zero page)
+    anon: bool
+    mapcount: int
+    anon_exclusive: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class AddressSpaceView:
+    """One struct address_space: its i_mmap interval tree and page cache."""
+
+    label: str                      # "file2" style label of the owning file's mapping
+    name: str                       # path, "memfd:x", "/dev/zero (deleted)"
+    i_mmap: tuple[tuple[str, str, int, int], ...]  # (process, vma id, first pgoff, last pgoff)
+    pages: tuple[tuple[int, str], ...]             # (index, folio label), by index
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything observed at one instant; ``source`` is ``"model"`` or ``"live"``."""
+
+    source: str
+    processes: tuple[ProcessView, ...]
+    window: tuple[int, int] | None = None   # only VMAs/pages inside it were recorded
+    anon_vmas: tuple[AnonVMAView, ...] = ()
+    folios: tuple[FolioView, ...] = ()
+    address_spaces: tuple[AddressSpaceView, ...] = ()
+    unknown: dict = field(default_factory=dict)  # field name -> why it is not observable
+
+    def process(self, name: str) -> ProcessView:
+        for p in self.processes:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def number_frames(keys):
+    """Map raw frame keys (PFNs, or ``"zero"``) to labels ``f0, f1, …`` by first appearance.
+
+    ``keys`` is an iterable in snapshot order; ``None`` (not present) and ``"zero"`` are kept.
+    """
+    labels = {}
+    out = []
+    for k in keys:
+        if k is None or k == "zero":
+            out.append(k)
+            continue
+        if k not in labels:
+            labels[k] = f"f{len(labels)}"
+        out.append(labels[k])
+    return out
