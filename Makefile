@@ -1,0 +1,85 @@
+# rmapkit — developer entry points.  `make lab` opens the book, `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON   ?= python3
+VENV     := .venv
+VPY      := $(VENV)/bin/python
+STAMP    := $(VENV)/.stamp
+LAB_PORT ?= 8888
+export DEBIAN_FRONTEND := noninteractive
+# Tools started from make (jupyter kernels, nbval, dot) see the venv first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv dot test lab figures bench html clean
+
+help:
+	@echo "make lab      open the notebooks in JupyterLab (installs everything first)"
+	@echo "make test     run every test: pytest, doctests, notebooks (nbval)"
+	@echo "make figures  regenerate figures/"
+	@echo "make bench    run bench/bench.py"
+	@echo "make html     static HTML of the notebooks in build/html"
+	@echo "make clean    remove .venv, build and caches"
+
+venv: $(STAMP) dot
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+
+# Re-run pip only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install -e '.[test,lab]'
+	touch $@
+
+# Graphviz `dot`: installed with apt when root; otherwise say so and go on
+# (rmapkit falls back to ASCII diagrams without it).
+dot:
+	@if command -v dot >/dev/null 2>&1; then \
+	  : ; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Graphviz (dot) with apt-get"; \
+	  apt-get update && apt-get install -y --no-install-recommends graphviz; \
+	else \
+	  echo "Graphviz 'dot' not found: run 'sudo apt-get install graphviz' for SVG diagrams (falling back to ASCII)."; \
+	fi
+
+# pytest exit code 5 means "no tests collected"; that alone is not a failure.
+test: venv
+	@rc=0; args=(--doctest-modules); \
+	[ -d tests ] && args+=(tests); \
+	[ -d rmapkit ] && args+=(rmapkit); \
+	$(VPY) -m pytest "$${args[@]}" || rc=$$?; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
+	shopt -s nullglob; nbs=(notebooks/*.ipynb); \
+	if [ $${#nbs[@]} -eq 0 ]; then echo "No notebooks/*.ipynb: nbval skipped."; exit 0; fi; \
+	san=(); [ -f notebooks/sanitize.cfg ] && san=(--nbval-sanitize-with notebooks/sanitize.cfg); \
+	rc=0; $(VPY) -m pytest --nbval notebooks/ "$${san[@]}" || rc=$$?; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
+
+lab: venv
+	@root=(); [ "$$(id -u)" = 0 ] && root=(--allow-root); \
+	token=$$($(VPY) -c 'import secrets; print(secrets.token_hex(16))'); \
+	echo ""; \
+	echo "  Open http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
+	echo ""; \
+	exec $(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser \
+	  --port=$(LAB_PORT) --ServerApp.port_retries=0 --IdentityProvider.token=$$token "$${root[@]}"
+
+figures: venv
+	$(VPY) -m rmapkit.figures figures/
+
+bench: venv
+	$(VPY) bench/bench.py
+
+html: venv
+	@shopt -s nullglob; nbs=(notebooks/*.ipynb); \
+	if [ $${#nbs[@]} -eq 0 ]; then echo "No notebooks/*.ipynb to convert."; exit 0; fi; \
+	$(VENV)/bin/jupyter nbconvert --to html --output-dir build/html "$${nbs[@]}"; \
+	if [ -d figures ]; then mkdir -p build/html/figures && cp -R figures/. build/html/figures/; fi; \
+	echo "HTML in build/html/"
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' -o -name .ipynb_checkpoints \) -type d -print0 | xargs -0 rm -rf
