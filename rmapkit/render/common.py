@@ -1,0 +1,307 @@
+"""What every renderer needs: page states, pgoff arithmetic, the focus neighbourhood, colours.
+
+Renderers read a :class:`rmapkit.snapshot.Snapshot` and nothing else.  This module turns a
+snapshot plus the reader's options (which processes, which object to focus on) into a
+:class:`Scene`: the objects to draw and the links between them, in a fixed order, so that the
+DOT and the ASCII renderers draw the same thing and output is byte-identical for the same
+snapshot.
+
+The arithmetic mirrors the kernel's (see ``kernel-semantics.md`` §1, §5):
+
+* ``linear_page_index(vma, addr)`` as in include/linux/pagemap.h;
+* ``vma_address(vma, pgoff)`` as in mm/internal.h (single page form);
+* ``rmap_walk_candidates()`` is the interval-tree query of mm/rmap.c: rmap_walk_anon(): an
+  avc is visited iff ``[start_pgoff, last_pgoff]`` overlaps ``[index, index + nr - 1]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rmapkit.snapshot import AnonVMAView, AVCView, FolioView, Snapshot, VMAView
+
+__all__ = [
+    "PAGE_SHIFT", "PAGE_SIZE", "STATE_CHAR", "STATE_WORDS", "PALETTE", "Scene", "build_scene",
+    "page_state", "vma_key", "vma_pgoff", "linear_page_index", "vma_address",
+    "rmap_walk_candidates", "find_vma", "anon_vma_of", "folio_of", "hx", "vma_summary",
+    "is_anon_file_vma",
+]
+
+PAGE_SHIFT = 12                     # x86-64, as the snapshot's VMAView.pages assumes
+PAGE_SIZE = 1 << PAGE_SHIFT
+
+# One character per page state for the ruler notation, and words for alt text.
+STATE_CHAR = {"none": "-", "zero": "0", "anon": "a", "file": "f", "pfn": "p", "unknown": "?"}
+STATE_WORDS = {
+    "none": "not present", "zero": "zero page", "anon": "anonymous folio",
+    "file": "file folio", "pfn": "raw PFN (remap_pfn_range)", "unknown": "present",
+}
+
+# Explicit fill and text colours: light fills with dark text read on light and dark pages
+# alike; lines and free-standing text use a mid grey.  Keys are roles, values (fill, text).
+PALETTE = {
+    "vma": ("#cfe2ff", "#0b1f44"),
+    "avc": ("#fff1c1", "#3d2e00"),
+    "anon_vma": ("#ffd59e", "#3d1f00"),
+    "folio": ("#c9f2d0", "#073b14"),
+    "file_folio": ("#d9d4ff", "#1d1457"),
+    "address_space": ("#e6d9ff", "#2a1457"),
+    "none": ("#ffffff", "#333333"),
+    "zero": ("#e5e5e5", "#222222"),
+    "anon": ("#8fdc9e", "#062b10"),
+    "file": ("#b7adff", "#150e45"),
+    "pfn": ("#ffb3c7", "#4a0017"),
+    "unknown": ("#f0f0a0", "#333300"),
+    "hole": ("#f7f7f7", "#555555"),
+    "visited": ("#7fd38f", "#062b10"),
+    "skipped": ("#dddddd", "#444444"),
+    "created": ("#a7f0b5", "#062b10"),
+    "freed": ("#ffc2c2", "#4a0000"),
+    "changed": ("#ffd8a8", "#3d1f00"),
+}
+LINE = "#808080"                    # edges, borders, captions: visible on white and on black
+HIGHLIGHT = "#e0301e"
+
+
+def hx(n: int | None) -> str:
+    """``0x1f`` style hex, ``?`` for an unknown value."""
+    return "?" if n is None else f"{n:#x}"
+
+
+def vma_key(process: str, vma: VMAView) -> str:
+    """A stable name for a VMA: its model id (``vma3``), else ``P0@0x1000`` (live snapshots)."""
+    return vma.id if vma.id is not None else f"{process}@{vma.vm_start:#x}"
+
+
+def vma_pgoff(vma: VMAView) -> int:
+    """vm_pgoff: the model's value, or for live snapshots the maps offset in pages."""
+    return vma.vm_pgoff if vma.vm_pgoff is not None else vma.offset >> PAGE_SHIFT
+
+
+def linear_page_index(vma: VMAView, addr: int) -> int:
+    """include/linux/pagemap.h: linear_page_index(): ``((addr - vm_start) >> PS) + vm_pgoff``."""
+    return ((addr - vma.vm_start) >> PAGE_SHIFT) + vma_pgoff(vma)
+
+
+def vma_address(vma: VMAView, pgoff: int) -> int | None:
+    """mm/internal.h: vma_address(vma, pgoff, 1); ``None`` where the kernel says -EFAULT."""
+    start = vma_pgoff(vma)
+    if pgoff < start:
+        return None
+    addr = vma.vm_start + ((pgoff - start) << PAGE_SHIFT)
+    return addr if vma.vm_start <= addr < vma.vm_end else None
+
+
+def page_state(page) -> str:
+    """One of ``none zero anon file pfn unknown`` for a :class:`PageView`."""
+    if page.present is False:
+        return "none"
+    if page.pfnmap:
+        return "pfn"
+    if page.zero_page or page.frame == "zero":
+        return "zero"
+    if page.anon:
+        return "anon"
+    if page.present and page.anon is False:
+        return "file"
+    return "unknown"
+
+
+def is_anon_file_vma(vma: VMAView) -> bool:
+    """Does the VMA live in the 'virtual anon file' (anonymous, or has an anon_vma)?"""
+    if vma.anon_vma is not None:
+        return True
+    special = {"sh", "pf", "io", "mm"} & set(vma.vm_flags)
+    return vma.file is None and not special and vma.name in ("", "[heap]", "[stack]")
+
+
+def vma_summary(vma: VMAView) -> str:
+    """``vma1 [0x1000, 0x4000) rw-p pgoff 0x1``: the words used in captions and alt text."""
+    name = vma.id or "vma"
+    return (f"{name} [{vma.vm_start:#x}, {vma.vm_end:#x}) {vma.perms} "
+            f"pgoff {hx(vma_pgoff(vma))}")
+
+
+def find_vma(snap: Snapshot, vma_id: str):
+    """(process name, VMAView) for a VMA key, or ``(None, None)``."""
+    for p in snap.processes:
+        for v in p.vmas:
+            if vma_key(p.name, v) == vma_id:
+                return p.name, v
+    return None, None
+
+
+def anon_vma_of(snap: Snapshot, label: str) -> AnonVMAView | None:
+    return next((a for a in snap.anon_vmas if a.label == label), None)
+
+
+def folio_of(snap: Snapshot, label: str) -> FolioView | None:
+    return next((f for f in snap.folios if f.label == label), None)
+
+
+def rmap_walk_candidates(snap: Snapshot, anon_vma: str, index: int, nr_pages: int = 1):
+    """The avcs rmap_walk_anon() visits for a folio at ``index`` in ``anon_vma``.
+
+    Model of mm/rmap.c: rmap_walk_anon() -> anon_vma_interval_tree_foreach() over
+    ``[index, index + nr_pages - 1]``.  Returns ``[(avc, visited, addr)]`` for every avc of the
+    tree in key order; ``addr`` is vma_address() for visited ones.  O(k) in the tree's avcs
+    here (the kernel's augmented rbtree makes it O(log n + k)).
+    """
+    av = anon_vma_of(snap, anon_vma)
+    if av is None:
+        raise KeyError(f"no anon_vma {anon_vma!r} in snapshot")
+    last = index + nr_pages - 1
+    out = []
+    for avc in av.avcs:
+        hit = avc.start_pgoff <= last and index <= avc.last_pgoff
+        addr = None
+        if hit:
+            _, v = find_vma(snap, avc.vma)
+            if v is not None:
+                addr = vma_address(v, max(index, vma_pgoff(v)))
+        out.append((avc, hit, addr))
+    return out
+
+
+@dataclass
+class Scene:
+    """The objects one figure draws, in drawing order, and what is highlighted."""
+
+    processes: list = field(default_factory=list)   # [(name, [VMAView])]
+    avcs: list = field(default_factory=list)        # [AVCView], per VMA in chain order
+    anon_vmas: list = field(default_factory=list)   # [AnonVMAView]
+    folios: list = field(default_factory=list)      # [FolioView]
+    ptes: list = field(default_factory=list)        # [(vma key, folio label, first addr)]
+    spaces: list = field(default_factory=list)      # [AddressSpaceView]
+    highlight: set = field(default_factory=set)     # object names drawn emphasised
+    notes: list = field(default_factory=list)       # sentences for captions and alt text
+
+
+def _avcs_of(snap: Snapshot, process: str, vma: VMAView, index: dict) -> list[AVCView]:
+    """The VMA's anon_vma_chain, oldest first, as AVCViews (built if the tree lacks one)."""
+    key = vma_key(process, vma)
+    out = []
+    for av in reversed(vma.anon_vma_chain):        # snapshot lists newest first
+        avc = index.get((key, av))
+        if avc is None:
+            avc = AVCView(process, key, av, vma_pgoff(vma), vma_pgoff(vma) + vma.pages - 1)
+        out.append(avc)
+    return out
+
+
+def _with_ancestors(snap: Snapshot, labels: set) -> list[AnonVMAView]:
+    todo, seen = list(labels), set()
+    while todo:
+        lab = todo.pop()
+        if lab in seen:
+            continue
+        seen.add(lab)
+        av = anon_vma_of(snap, lab)
+        if av is not None:
+            todo += [av.parent, av.root]
+    return [a for a in snap.anon_vmas if a.label in seen]
+
+
+def build_scene(snap: Snapshot, processes=None, pages: bool = True, focus=None) -> Scene:
+    """Select what an object graph shows.
+
+    ``processes``: names to show (default all).  ``pages``: include folios and PTE links.
+    ``focus``: a process ``"P0"``, VMA ``"vma3"``, anon_vma ``"av1"``, folio ``"folio5"`` or
+    address_space ``"file2"``: restrict to that object's neighbourhood and highlight it.
+    Raises ``KeyError`` for an unknown focus or process.
+    """
+    names = [p.name for p in snap.processes]
+    wanted = list(processes) if processes is not None else names
+    for n in wanted:
+        if n not in names:
+            raise KeyError(f"no process {n!r} in snapshot (have {', '.join(names)})")
+    index = {(a.vma, a.anon_vma): a for av in snap.anon_vmas for a in av.avcs}
+    keep_vma = None           # None: every VMA of the wanted processes
+    keep_folio = None
+    extra_avs: set = set()
+    scene = Scene()
+    if focus is not None:
+        kind = _focus_kind(snap, focus)
+        scene.highlight.add(focus)
+        if kind == "process":
+            wanted = [focus]
+        elif kind == "vma":
+            keep_vma = {focus}
+        elif kind == "anon_vma":
+            av = anon_vma_of(snap, focus)
+            keep_vma = {a.vma for a in av.avcs}
+            extra_avs = {focus}
+            keep_folio = {f.label for f in snap.folios if f.mapping == focus}
+        elif kind == "folio":
+            fo = folio_of(snap, focus)
+            keep_vma = {vma_key(p.name, v) for p in snap.processes for v in p.vmas
+                        for pg in p.pages if pg.folio == focus and v.vm_start <= pg.addr < v.vm_end}
+            if anon_vma_of(snap, fo.mapping or ""):
+                extra_avs = {fo.mapping}
+                for avc, hit, _ in rmap_walk_candidates(snap, fo.mapping, fo.index, fo.nr_pages):
+                    if hit:
+                        keep_vma.add(avc.vma)
+                        scene.highlight.add(f"avc:{avc.vma}:{avc.anon_vma}")
+            keep_folio = {focus}
+        else:                  # address_space
+            sp = next(s for s in snap.address_spaces if s.label == focus)
+            keep_vma = {vid for _, vid, _, _ in sp.i_mmap}
+            keep_folio = {lab for _, lab in sp.pages}
+        if keep_vma is not None:
+            wanted = [p.name for p in snap.processes
+                      if any(vma_key(p.name, v) in keep_vma for v in p.vmas)]
+    av_labels = set(extra_avs)
+    folio_labels = []
+    for p in snap.processes:
+        if p.name not in wanted:
+            continue
+        vmas = [v for v in p.vmas if keep_vma is None or vma_key(p.name, v) in keep_vma]
+        scene.processes.append((p.name, vmas))
+        for v in vmas:
+            key = vma_key(p.name, v)
+            for avc in _avcs_of(snap, p.name, v, index):
+                scene.avcs.append(avc)
+                av_labels.add(avc.anon_vma)
+            seen = set()
+            for pg in p.pages:
+                if pg.folio and v.vm_start <= pg.addr < v.vm_end and pg.folio not in seen:
+                    seen.add(pg.folio)
+                    if keep_folio is None or pg.folio in keep_folio:
+                        scene.ptes.append((key, pg.folio, pg.addr))
+                        if pg.folio not in folio_labels:
+                            folio_labels.append(pg.folio)
+    scene.anon_vmas = _with_ancestors(snap, av_labels)
+    files = {v.file for _, vs in scene.processes for v in vs if v.file}
+    vids = {vma_key(n, v) for n, vs in scene.processes for v in vs}
+    for sp in snap.address_spaces:
+        if sp.label in files or any(vid in vids for _, vid, _, _ in sp.i_mmap) \
+                or sp.label in scene.highlight:
+            scene.spaces.append(sp)
+            if keep_folio is None or focus == sp.label:
+                folio_labels += [lab for _, lab in sp.pages if lab not in folio_labels]
+    if keep_folio is not None:
+        folio_labels += [lab for lab in sorted(keep_folio) if lab not in folio_labels]
+    if pages:
+        order = {f.label: i for i, f in enumerate(snap.folios)}
+        scene.folios = sorted((f for f in snap.folios if f.label in folio_labels),
+                              key=lambda f: order[f.label])
+    else:
+        scene.ptes = []
+    if snap.source == "live" or (not snap.anon_vmas and "anon_vmas" in snap.unknown):
+        scene.notes.append("anon_vmas and folios are not observable in a live snapshot")
+    return scene
+
+
+def _focus_kind(snap: Snapshot, focus: str) -> str:
+    if any(p.name == focus for p in snap.processes):
+        return "process"
+    if find_vma(snap, focus)[1] is not None:
+        return "vma"
+    if anon_vma_of(snap, focus) is not None:
+        return "anon_vma"
+    if folio_of(snap, focus) is not None:
+        return "folio"
+    if any(s.label == focus for s in snap.address_spaces):
+        return "address_space"
+    raise KeyError(f"focus {focus!r} names no process, VMA, anon_vma, folio or address_space "
+                   "in this snapshot")
