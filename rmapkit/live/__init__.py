@@ -1,0 +1,127 @@
+"""The running kernel as an oracle: run programs of syscalls in real, disposable processes.
+
+Each batch of programs runs in a fresh ``python -m rmapkit.live.child`` (its own session);
+each program there gets fresh forked processes.  A crash, hang or SIGSEGV in them never
+reaches the caller: the batch has a time limit, and the whole process group is killed when
+it runs out.  Results come back as plain dicts with rmapkit.snapshot.Snapshot objects.
+
+This package never imports rmapkit.model: scenarios are lowered to programs by
+rmapkit.scenarios, and the comparison lives there too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from rmapkit.live import wire
+
+__all__ = ["observability", "available", "run_programs", "run_program"]
+
+BATCH_TIMEOUT = 20.0        # seconds for starting a driver
+PROGRAM_TIMEOUT = 30.0      # seconds added per program in a batch
+
+
+def observability():
+    """Return {what: why} for everything this machine will not let the live side see.
+
+    Empty means: Linux, /proc/self/pagemap with PFNs, /proc/kpageflags, /proc/kpagecount.
+    """
+    why = {}
+    if not sys.platform.startswith("linux"):
+        return {"everything": f"not Linux (sys.platform is {sys.platform!r})"}
+    if not os.path.exists("/proc/self/pagemap"):
+        return {"everything": "/proc/self/pagemap does not exist"}
+    for path, fields in (("/proc/kpageflags", ("anon", "zero_page", "frame")),
+                         ("/proc/kpagecount", ("mapcount",))):
+        try:
+            os.close(os.open(path, os.O_RDONLY))
+        except OSError as e:
+            for f in fields:
+                why[f] = f"{path}: {e.strerror} (reading it needs root)"
+    if os.geteuid() != 0:
+        why.setdefault("frame", "pagemap shows PFNs only to CAP_SYS_ADMIN (not root)")
+    return why
+
+
+def available():
+    """(True, "") if live runs can observe everything compared, else (False, reason)."""
+    why = observability()
+    if not why:
+        return True, ""
+    return False, "; ".join(f"{k}: {v}" for k, v in sorted(why.items()))
+
+
+def _driver_cmd():
+    return [sys.executable, "-m", "rmapkit.live.child"]
+
+
+def _env():
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _run_batch(programs, timeout):
+    """Run programs in one driver; return (results so far, error or None)."""
+    proc = subprocess.Popen(_driver_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, env=_env())
+    data = json.dumps({"programs": programs}).encode()
+    error = None
+    try:
+        out, err = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        out, err = proc.communicate()
+        error = f"the live driver timed out after {timeout:.0f} s"
+    _kill_group(proc.pid)           # nothing of the batch may outlive it
+    results = []
+    for line in out.decode(errors="replace").splitlines():
+        try:
+            results.append(json.loads(line))
+        except ValueError:
+            break
+    if error is None and len(results) < len(programs):
+        rc = proc.returncode
+        how = f"signal {-rc}" if rc and rc < 0 else f"exit status {rc}"
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        error = f"the live driver died ({how}): {' | '.join(tail)}"
+    return results, error
+
+
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_programs(programs, timeout=None):
+    """Run ``programs`` (see rmapkit.live.child) and return one result dict per program.
+
+    Snapshots in the results are rmapkit.snapshot.Snapshot objects.  A program during which
+    the driver died or timed out gets ``error`` set; the programs after it run again in a
+    new driver.  Cost: one interpreter start per batch (~50 ms) plus the programs.
+    """
+    programs = list(programs)
+    results = []
+    while len(results) < len(programs):
+        rest = programs[len(results):]
+        limit = timeout if timeout is not None else BATCH_TIMEOUT + PROGRAM_TIMEOUT * len(rest)
+        got, error = _run_batch(rest, limit)
+        results.extend(got)
+        if len(results) < len(programs):
+            results.append({"outcomes": [], "rets": [], "snapshots": [],
+                            "error": error or "the live driver stopped early"})
+    for r in results:
+        r["snapshots"] = [wire.snapshot_from_dict(s) for s in r["snapshots"]]
+    return results
+
+
+def run_program(program, timeout=None):
+    """Run one program; see run_programs()."""
+    return run_programs([program], timeout)[0]
