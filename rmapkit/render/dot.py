@@ -133,7 +133,7 @@ def graph_body(scene: Scene, prefix: str = "", status=None) -> list[str]:
 
     for proc, vmas in scene.processes:
         out.append(f"  subgraph {q('cluster_' + prefix + proc)} {{")
-        out.append(f"    graph {_attrs(label=proc, color=LINE, fontcolor=LINE, style='rounded')};")
+        out.append(f"    graph {_attrs(label=proc, color=LINE, fontcolor=LINE, style='rounded', labelloc='t')};")
         for v in vmas:
             k = vma_key(proc, v)
             style = "rounded,filled,dashed" if status.get(k) == "freed" else "rounded,filled"

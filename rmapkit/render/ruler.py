@@ -1,0 +1,232 @@
+"""Ruler-and-letters notation of the kernel's VMA tests, and the text views built on it.
+
+``tools/testing/vma/vma.c`` draws each step as a ruler of pages and one letter per VMA::
+
+    0123456789abcdef
+    AAA.BBB
+
+:func:`vma_letters` returns exactly the second line, so a test can assert the layout it
+draws.  :func:`ruler` adds the ruler and a line of page states (``-`` not present, ``0`` zero
+page, ``a`` anon folio, ``f`` file folio, ``p`` raw PFN); :func:`address_space_ascii` adds
+the legend and the *virtual anon file* (the same notation over pgoff instead of address);
+:func:`interval_tree_ascii` and :func:`diff_ascii` are the text forms of those DOT views.
+
+>>> from rmapkit.render.samples import split_after
+>>> print(ruler(split_after()))
+P0 page 0 = 0x10000
+012
+A.B
+a.a
+>>> vma_letters(split_after(), letters={"vma2": "N"})
+'A.N'
+"""
+
+from __future__ import annotations
+
+import string
+import textwrap
+
+from rmapkit.render.common import (PAGE_SHIFT, STATE_CHAR, anon_vma_of, folio_of, hx,
+                                   is_anon_file_vma, page_state, rmap_walk_candidates,
+                                   vma_key, vma_pgoff)
+from rmapkit.snapshot import Snapshot
+
+__all__ = ["vma_letters", "ruler", "address_space_ascii", "interval_tree_ascii", "diff_ascii",
+           "assign_letters", "MAX_COLUMNS"]
+
+MAX_COLUMNS = 64
+DIGITS = "0123456789abcdef"
+
+
+def _digits(n: int) -> str:
+    return "".join(DIGITS[i % 16] for i in range(n))
+
+
+def _proc(snap, process):
+    return snap.process(process) if process else snap.processes[0]
+
+
+def _range(proc, start, npages, window):
+    """(first page number, page count) the ruler covers, capped at MAX_COLUMNS."""
+    if start is None:
+        start = window[0] if window else (proc.vmas[0].vm_start if proc.vmas else 0)
+    first = start >> PAGE_SHIFT
+    if npages is None:
+        if window:
+            end = window[1] >> PAGE_SHIFT
+        else:
+            end = max((v.vm_end >> PAGE_SHIFT for v in proc.vmas), default=first)
+        npages = max(0, end - first)
+    return first, min(npages, MAX_COLUMNS), npages > MAX_COLUMNS
+
+
+def assign_letters(keys, letters=None) -> dict:
+    """One letter per VMA key: those given in ``letters``, then A, B, C... unused ones."""
+    given = dict(letters or {})
+    free = (c for c in string.ascii_uppercase + string.ascii_lowercase
+            if c not in given.values())
+    return {k: given[k] if k in given else next(free) for k in keys}
+
+
+def vma_letters(snap: Snapshot, process: str | None = None, start: int | None = None,
+                npages: int | None = None, letters: dict | None = None) -> str:
+    """One character per page from ``start``: the VMA's letter, ``.`` for a hole.
+
+    ``letters`` maps VMA ids to letters (others get A, B, ... in address order).
+    Trailing holes are dropped.  O(V + pages).
+    """
+    proc = _proc(snap, process)
+    first, n, _ = _range(proc, start, npages, snap.window)
+    return _letter_line(proc, first, n, letters).rstrip(".")
+
+
+def _letter_line(proc, first, n, letters, names=None):
+    vis = [v for v in proc.vmas if v.vm_end >> PAGE_SHIFT > first and
+           v.vm_start >> PAGE_SHIFT < first + n]
+    names = names or assign_letters([vma_key(proc.name, v) for v in vis], letters)
+    line = ["."] * n
+    for v in vis:
+        for pg in range(max(first, v.vm_start >> PAGE_SHIFT),
+                        min(first + n, v.vm_end >> PAGE_SHIFT)):
+            line[pg - first] = names[vma_key(proc.name, v)]
+    return "".join(line)
+
+
+def _state_line(proc, first, n):
+    line = ["."] * n
+    for v in proc.vmas:
+        for pg in range(max(first, v.vm_start >> PAGE_SHIFT),
+                        min(first + n, v.vm_end >> PAGE_SHIFT)):
+            line[pg - first] = STATE_CHAR["none"]
+    for pg in proc.pages:
+        i = (pg.addr >> PAGE_SHIFT) - first
+        if 0 <= i < n and line[i] != ".":
+            line[i] = STATE_CHAR[page_state(pg)]
+    return "".join(line)
+
+
+def ruler(snap: Snapshot, process: str | None = None, start: int | None = None,
+          npages: int | None = None, letters: dict | None = None, pages: bool = True) -> str:
+    """Header, ruler, VMA letters and (``pages``) page states, one column per page."""
+    proc = _proc(snap, process)
+    first, n, cut = _range(proc, start, npages, snap.window)
+    lines = [f"{proc.name} page 0 = {hx(first << PAGE_SHIFT)}" + (" (cut)" if cut else ""),
+             _digits(n), _letter_line(proc, first, n, letters)]
+    if pages:
+        lines.append(_state_line(proc, first, n))
+    return "\n".join(line.rstrip(".") if i > 1 else line for i, line in enumerate(lines))
+
+
+def address_space_ascii(snap: Snapshot, process: str | None = None, start: int | None = None,
+                        npages: int | None = None, letters: dict | None = None) -> str:
+    """The address-space view as text: ruler, letters, page states, legend, anon file."""
+    proc = _proc(snap, process)
+    first, n, cut = _range(proc, start, npages, snap.window)
+    vis = [v for v in proc.vmas if v.vm_end >> PAGE_SHIFT > first and
+           v.vm_start >> PAGE_SHIFT < first + n]
+    names = assign_letters([vma_key(proc.name, v) for v in vis], letters)
+    out = [f"{proc.name} address space, page 0 = {hx(first << PAGE_SHIFT)}"
+           + (f" (first {n} pages)" if cut else ""),
+           "addr   " + _digits(n),
+           "vma    " + _letter_line(proc, first, n, None, names).rstrip("."),
+           "page   " + _state_line(proc, first, n).rstrip(".")]
+    for v in vis:
+        k = vma_key(proc.name, v)
+        extra = f" anon_vma {v.anon_vma}" if v.anon_vma else ""
+        extra += f" {v.name}" if v.name else ""
+        out.append(f"{names[k]} = {k} [{v.vm_start:#x}, {v.vm_end:#x}) {v.perms} vm_pgoff "
+                   f"{hx(vma_pgoff(v))}{extra}")
+    out.append("page: - not present, 0 zero page, a anon, f file, p PFN")
+    anon = [v for v in vis if is_anon_file_vma(v)]
+    if anon:
+        lo = min(vma_pgoff(v) for v in anon)
+        hi = max(vma_pgoff(v) + v.pages for v in anon)
+        out.append(f"virtual anon file, pgoff 0 = {hx(lo)}")
+        if hi - lo > MAX_COLUMNS:
+            out += [f"{names[vma_key(proc.name, v)]} pgoff [{hx(vma_pgoff(v))}, "
+                    f"{hx(vma_pgoff(v) + v.pages - 1)}]" for v in anon]
+        else:
+            out.append("pgoff  " + _digits(hi - lo))
+            rows = []
+            for v in sorted(anon, key=lambda v: vma_pgoff(v)):
+                a = vma_pgoff(v) - lo
+                row = next((r for r in rows if all(c == "." for c in r[a:a + v.pages])), None)
+                if row is None:
+                    row = ["."] * (hi - lo)
+                    rows.append(row)
+                row[a:a + v.pages] = names[vma_key(proc.name, v)] * v.pages
+            out += ["vma    " + "".join(r).rstrip(".") for r in rows]
+            fol = ["."] * (hi - lo)
+            for pg in proc.pages:
+                if pg.anon and pg.index is not None and 0 <= pg.index - lo < hi - lo:
+                    fol[pg.index - lo] = "a"
+            out.append("folio  " + "".join(fol).rstrip("."))
+    return _fit(out)
+
+
+def interval_tree_ascii(snap: Snapshot, anon_vma: str | None = None,
+                        index: int | None = None, nr_pages: int = 1,
+                        folio: str | None = None) -> str:
+    """One row per avc over a pgoff ruler; with ``index``/``folio``, which ones are visited."""
+    fo = folio_of(snap, folio) if folio else None
+    if fo is not None:
+        index, nr_pages, anon_vma = fo.index, fo.nr_pages, anon_vma or fo.mapping
+    av = anon_vma_of(snap, anon_vma)
+    if av is None:
+        raise KeyError(f"no anon_vma {anon_vma!r} in snapshot")
+    walk = rmap_walk_candidates(snap, av.label, index, nr_pages) if index is not None else \
+        [(a, None, None) for a in av.avcs]
+    keys = [a.start_pgoff for a in av.avcs] + ([index] if index is not None else [])
+    lo = min(keys, default=0)
+    hi = max([a.last_pgoff + 1 for a in av.avcs] +
+             ([index + nr_pages] if index is not None else []), default=lo)
+    n = min(hi - lo, 40)
+    out = [f"anon_vma {av.label}: {len(av.avcs)} avcs, pgoff 0 = {hx(lo)}",
+           "pgoff   " + _digits(n)]
+    for avc, hit, addr in walk:
+        bar = "".join("#" if avc.start_pgoff <= lo + i <= avc.last_pgoff else "."
+                      for i in range(n))
+        what = "" if hit is None else (f" visited -> {hx(addr)}" if hit else " skipped")
+        out.append(f"{avc.vma:<7} {bar}  [{hx(avc.start_pgoff)}, {hx(avc.last_pgoff)}]"
+                   f" {avc.process}{what}")
+    if index is not None and 0 <= index - lo < n:
+        out.append(" " * (8 + index - lo) + "^ " + (fo.label + " " if fo else "")
+                   + f"index {hx(index)}")
+    return _fit(out)
+
+
+def diff_ascii(before: Snapshot, after: Snapshot, process: str | None = None,
+               op: str | None = None) -> str:
+    """Before and after rulers with matching letters (same struct, same letter) and the
+    list of changes in words."""
+    from rmapkit.render.diff import diff          # diff imports the DOT helpers
+
+    pb = _proc(before, process)
+    try:
+        pa = after.process(pb.name)
+    except KeyError:
+        pa = _proc(after, None)
+    vmas = list(pb.vmas) + list(pa.vmas)
+    first = min((v.vm_start for v in vmas), default=0) >> PAGE_SHIFT
+    end = max((v.vm_end for v in vmas), default=0) >> PAGE_SHIFT
+    n = min(end - first, MAX_COLUMNS)
+    keys = list(dict.fromkeys(vma_key(p.name, v) for p in (pb, pa) for v in p.vmas))
+    names = assign_letters(keys)
+    out = [f"{op}" if op else "before -> after", f"{pb.name} page 0 = {hx(first << PAGE_SHIFT)}",
+           "        " + _digits(n),
+           "before  " + _letter_line(pb, first, n, None, names).rstrip("."),
+           "after   " + _letter_line(pa, first, n, None, names).rstrip(".")]
+    for k in keys:
+        out.append(f"{names[k]} = {k}")
+    out.append("changes:")
+    out += [f"- {c.text}" for c in diff(before, after)] or ["- none"]
+    return _fit(out)
+
+
+def _fit(lines, width=72) -> str:
+    """Join lines, wrapping any longer than ``width`` with a two-space hanging indent."""
+    out = []
+    for line in lines:
+        out += textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False) \
+            if len(line) > width else [line.rstrip()]
+    return "\n".join(out) + "\n"
