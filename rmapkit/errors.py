@@ -7,7 +7,7 @@ syscall returns, so ``except OSError as e: e.errno == errno.EINVAL`` reads like 
 import errno as _errno
 import os as _os
 
-__all__ = ["SegmentationFault", "ValidationError", "syscall_error"]
+__all__ = ["SegmentationFault", "BusError", "ValidationError", "syscall_error"]
 
 
 class SegmentationFault(Exception):
@@ -17,6 +17,16 @@ class SegmentationFault(Exception):
         self.addr = addr
         self.reason = reason
         super().__init__(f"SIGSEGV at {addr:#x}: {reason}")
+
+
+class BusError(SegmentationFault):
+    """An access the kernel would answer with SIGBUS (beyond the end of a file, a hole in a
+    PFN mapping)."""
+
+    def __init__(self, addr, reason):
+        Exception.__init__(self, f"SIGBUS at {addr:#x}: {reason}")
+        self.addr = addr
+        self.reason = reason
 
 
 class ValidationError(AssertionError):

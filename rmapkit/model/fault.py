@@ -1,0 +1,155 @@
+"""Page faults, copy-on-write and zapping: how pages get in and out of page tables.
+
+Mirrors mm/memory.c (v6.18): handle_mm_fault() -> handle_pte_fault(),
+do_anonymous_page(), do_read_fault(), do_cow_fault(), do_shared_fault(), do_wp_page()
+(wp_page_reuse(), wp_can_reuse_anon_folio(), wp_page_copy(), wp_page_shared()),
+zap_pte_range(); and arch/x86/mm/fault.c: access_error().  Every folio is order 0.
+Not modelled: swap, THP, userfaultfd, NUMA hinting, mlock accounting.
+"""
+
+from ..errors import BusError, SegmentationFault
+from .anon_vma import anon_vma_prepare
+from .mm import PTE
+from .rmap import (folio_add_file_rmap, folio_add_new_anon_rmap, folio_move_anon_rmap,
+                   folio_remove_rmap, vm_normal_page)
+from .vma import PAGE_SHIFT, PAGE_SIZE, linear_page_index
+from .vmflags import VM_EXEC, VM_PFNMAP, VM_READ, VM_SHARED, VM_WRITE
+
+__all__ = ["handle_mm_fault", "zap_page_range", "touch", "page_cache_folio"]
+
+
+def page_cache_folio(kernel, mapping, index):
+    """The page-cache folio at ``index``, read in if absent.  Model of filemap_fault(). O(1)."""
+    folio = mapping.pages.get(index)
+    if folio is None:
+        folio = kernel.physmem.alloc_folio()
+        folio.mapping = mapping
+        folio.index = index
+        folio.in_page_cache = True
+        mapping.pages[index] = folio
+    return folio
+
+
+def _new_anon_page(mm, vma, addr):
+    """Allocate an exclusive anon folio for ``addr`` in ``vma`` (after anon_vma_prepare)."""
+    anon_vma_prepare(vma)
+    folio = mm.kernel.physmem.alloc_folio()
+    folio_add_new_anon_rmap(folio, vma, addr)
+    return folio
+
+
+def do_anonymous_page(mm, vma, addr, write):
+    """First touch of private anon memory: the zero page on read, a new folio on write.
+
+    Model of mm/memory.c: do_anonymous_page() (v6.18). O(log n).
+    """
+    if vma.vm_flags & VM_SHARED:
+        raise BusError(addr, "shared VMA without vm_ops")
+    if not write:
+        z = mm.kernel.physmem.zero_folio
+        mm.pgtable[addr] = PTE(z, z.pfn, False, special=True)
+        return
+    folio = _new_anon_page(mm, vma, addr)
+    mm.pgtable[addr] = PTE(folio, folio.pfn, bool(vma.vm_flags & VM_WRITE))
+
+
+def do_fault(mm, vma, addr, write):
+    """First touch of a file, shmem or private-file page.
+
+    Model of mm/memory.c: do_read_fault() / do_cow_fault() / do_shared_fault() (v6.18):
+    beyond i_size is SIGBUS; a private write copies the page-cache page into a new anon
+    folio whose index is the file offset.  O(log n).
+    """
+    inode = vma.vm_file.inode
+    pgoff = linear_page_index(vma, addr)
+    if pgoff >= (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT:
+        raise BusError(addr, f"page offset {pgoff:#x} is beyond the end of {inode.path}")
+    kernel = mm.kernel
+    cache = page_cache_folio(kernel, inode.mapping, pgoff)
+    if write and not vma.vm_flags & VM_SHARED:
+        folio = _new_anon_page(mm, vma, addr)               # do_cow_fault()
+        mm.pgtable[addr] = PTE(folio, folio.pfn, bool(vma.vm_flags & VM_WRITE))
+        return
+    folio_add_file_rmap(cache)
+    mm.pgtable[addr] = PTE(cache, cache.pfn, bool(write))
+
+
+def do_wp_page(mm, vma, addr, pte):
+    """Write to a present read-only PTE: reuse the page or copy it.
+
+    Model of mm/memory.c: do_wp_page() (v6.18): shared mappings just become writable; an
+    anon page that is PageAnonExclusive, or the only mapping of its folio, is reused
+    (folio_move_anon_rmap() re-homes a non-exclusive one into this VMA's anon_vma);
+    anything else is copied into a new folio of this VMA's own anon_vma. O(log n).
+    """
+    folio = vm_normal_page(vma, addr, pte)
+    if vma.vm_flags & VM_SHARED:
+        pte.writable = True                                  # wp_page_shared / wp_pfn_shared
+        return
+    if folio is not None and folio.anon and (folio.anon_exclusive or folio.mapcount == 1):
+        if not folio.anon_exclusive:
+            folio_move_anon_rmap(folio, vma)                 # wp_can_reuse_anon_folio()
+            folio.anon_exclusive = True
+        pte.writable = True
+        return
+    new = _new_anon_page(mm, vma, addr)                      # wp_page_copy()
+    if folio is not None:
+        folio_remove_rmap(mm.kernel, folio)
+    mm.pgtable[addr] = PTE(new, new.pfn, True)
+
+
+def handle_mm_fault(mm, vma, addr, write):
+    """Resolve a fault at page ``addr`` of ``vma``.  Model of handle_pte_fault(). O(log n)."""
+    pte = mm.pgtable.get(addr)
+    if pte is None:
+        if vma.vm_flags & VM_PFNMAP:
+            raise BusError(addr, "no PFN installed here")
+        if vma.is_anonymous():
+            do_anonymous_page(mm, vma, addr, write)
+        else:
+            do_fault(mm, vma, addr, write)
+    elif write and not pte.writable:
+        do_wp_page(mm, vma, addr, pte)
+
+
+def access_error(vma, write):
+    """Does the VMA forbid this access?  Model of arch/x86/mm/fault.c: access_error(). O(1)."""
+    if write:
+        return not vma.vm_flags & VM_WRITE
+    return not vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC)
+
+
+def touch(mm, addr, length, write):
+    """Read or write one byte of every page in ``[addr, addr+length)``, faulting as needed.
+
+    A user access, as from the process itself: SIGSEGV where no VMA maps the page or its
+    protection forbids the access.  Pages before the faulting one stay touched, as in a
+    real process.  O(p log n) for p pages.
+    """
+    start = addr & ~(PAGE_SIZE - 1)
+    end = (addr + max(length, 1) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    a = start
+    while a < end:
+        vma = mm.vma_lookup(a)
+        if vma is None:
+            raise SegmentationFault(a, "no VMA maps this address")
+        if access_error(vma, write):
+            raise SegmentationFault(a, f"{'write' if write else 'read'} not allowed by "
+                                       f"{vma.id}'s protection")
+        stop = min(end, vma.vm_end)
+        while a < stop:
+            handle_mm_fault(mm, vma, a, write)
+            a += PAGE_SIZE
+
+
+def zap_page_range(mm, vma, start, end):
+    """Drop every PTE in ``[start, end)`` of ``vma``, releasing the folios they map.
+
+    Model of mm/memory.c: zap_pte_range() (v6.18). O(k log P) for k present PTEs.
+    """
+    kernel = mm.kernel
+    for a, pte in mm.ptes_in(start, end):
+        folio = vm_normal_page(vma, a, pte)
+        if folio is not None:
+            folio_remove_rmap(kernel, folio)
+        del mm.pgtable[a]

@@ -1,0 +1,82 @@
+"""Folios, physical frames and the shared zero page.
+
+Mirrors include/linux/mm_types.h: struct folio (``index``, ``mapping``, ``_mapcount``),
+include/linux/page-flags.h (PG_anon_exclusive, FOLIO_MAPPING_ANON) and mm/util.c:
+folio_anon_vma().  Every folio here is order 0 (one page): this kernel's THP setting is
+``madvise`` and no mTHP size is enabled, so plain anonymous faults allocate single pages.
+Not modelled: large folios, swap, the LRU, KSM.
+"""
+
+__all__ = ["Folio", "PhysMem", "ZERO_PFN"]
+
+ZERO_PFN = 0x1000          # the model's pfn of the shared zero page (my_zero_pfn())
+_FIRST_RAM_PFN = 0x2000
+
+
+class Folio:
+    """struct folio of one page: ``pfn``, ``index``, ``mapping`` and map counts."""
+
+    __slots__ = ("pfn", "index", "mapping", "mapcount", "anon_exclusive", "label",
+                 "in_page_cache", "__weakref__")
+    nr_pages = 1
+
+    def __init__(self, pfn, label):
+        self.pfn = pfn
+        self.label = label
+        self.index = 0
+        self.mapping = None          # AnonVMA (anon folio) or AddressSpace (page cache)
+        self.mapcount = 0            # number of PTEs mapping it (folio_mapcount())
+        self.anon_exclusive = False  # PageAnonExclusive of its (only) page
+        self.in_page_cache = False
+
+    @property
+    def is_zero_page(self):
+        """is_zero_folio(). O(1)."""
+        return self.pfn == ZERO_PFN
+
+    @property
+    def anon(self):
+        """folio_test_anon(): ``mapping`` has FOLIO_MAPPING_ANON set. O(1)."""
+        from .anon_vma import AnonVMA
+        return isinstance(self.mapping, AnonVMA)
+
+    def __repr__(self):
+        m = getattr(self.mapping, "label", None)
+        return f"<Folio {self.label} pfn={self.pfn:#x} index={self.index:#x} mapping={m}>"
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from ..render.display import mimebundle
+        return mimebundle(self._kernel_snapshot(), focus=self.label)
+
+    def _kernel_snapshot(self):
+        mapping = self.mapping
+        k = getattr(mapping, "kernel", None)
+        if k is None:
+            raise ValueError("folio is not mapped anywhere")
+        return k.snapshot()
+
+
+class PhysMem:
+    """The frame allocator.  Hands out PFNs in increasing order (deterministic). O(1)."""
+
+    def __init__(self):
+        self.next_pfn = _FIRST_RAM_PFN
+        self.serial = 0
+        self.zero_folio = Folio(ZERO_PFN, "zero")
+        self.nr_allocated = 0
+
+    def alloc_folio(self):
+        """folio_alloc(): a fresh order-0 folio. O(1)."""
+        f = Folio(self.next_pfn, f"folio{self.serial}")
+        self.next_pfn += 1
+        self.serial += 1
+        self.nr_allocated += 1
+        return f
+
+    def free_folio(self, folio):
+        """folio_put() of the last reference. O(1)."""
+        self.nr_allocated -= 1
+        folio.mapping = None

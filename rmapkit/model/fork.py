@@ -1,0 +1,78 @@
+"""fork and exit: duplicating an mm, and tearing one down.
+
+Mirrors mm/mmap.c: dup_mmap() (v6.16+; earlier kernel/fork.c), mm/memory.c:
+copy_page_range() / vma_needs_copy() / copy_present_ptes() and mm/mmap.c: exit_mmap().
+Not modelled: DMA-pinned pages (which get an immediate copy), uffd-wp, guard markers.
+"""
+
+from .anon_vma import anon_vma_fork, unlink_anon_vmas
+from .merge import vm_area_dup, vma_link
+from .mm import PTE
+from .rmap import folio_remove_rmap, vm_normal_page
+from .vmflags import (VM_DONTCOPY, VM_LOCKED_MASK, VM_MIXEDMAP, VM_PFNMAP, VM_WIPEONFORK,
+                      is_cow_mapping)
+
+__all__ = ["dup_mmap", "exit_mmap"]
+
+
+def _vma_needs_copy(src):
+    """mm/memory.c: vma_needs_copy(): PFN maps and VMAs with anon pages copy their PTEs."""
+    return bool(src.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) or src.anon_vma is not None
+
+
+def _copy_page_range(dst, src):
+    """Copy src's present PTEs into dst, write-protecting CoW pages in both.
+
+    Model of copy_page_range() -> copy_present_ptes(): an anon page becomes shared and
+    loses PageAnonExclusive (folio_try_dup_anon_rmap_pte()). O(k log P).
+    """
+    smm, dmm = src.vm_mm, dst.vm_mm
+    cow = is_cow_mapping(src.vm_flags)
+    for a, pte in smm.ptes_in(src.vm_start, src.vm_end):
+        folio = vm_normal_page(src, a, pte)
+        if folio is not None:
+            folio.mapcount += 1
+            if folio.anon:
+                folio.anon_exclusive = False
+        if cow and pte.writable:
+            pte.writable = False
+        dmm.pgtable[a] = PTE(pte.folio, pte.pfn, pte.writable, pte.special)
+
+
+def dup_mmap(child, parent):
+    """Copy every VMA of ``parent`` into ``child``'s empty mm.
+
+    Model of dup_mmap() (v6.18): VM_DONTCOPY VMAs are skipped; VM_WIPEONFORK ones are
+    copied without anon_vma or pages; the rest go through anon_vma_fork() and, where
+    needed, copy_page_range(); VM_LOCKED is not inherited.  O(n c log n + pages).
+    """
+    for vma in parent.mm.vmas:
+        if vma.vm_flags & VM_DONTCOPY:
+            continue
+        new = vm_area_dup(vma, mm=child.mm)
+        new.vm_flags &= ~VM_LOCKED_MASK
+        if vma.vm_flags & VM_WIPEONFORK:
+            new.anon_vma = None
+        else:
+            anon_vma_fork(new, vma)
+        vma_link(new)
+        if not vma.vm_flags & VM_WIPEONFORK and _vma_needs_copy(vma):
+            _copy_page_range(new, vma)
+
+
+def exit_mmap(proc):
+    """Unmap everything and free the VMAs.  Model of mm/mmap.c: exit_mmap(). O(n c log n + pages)."""
+    mm = proc.mm
+    k = mm.kernel
+    for vma in mm.vmas:
+        for a, pte in mm.ptes_in(vma.vm_start, vma.vm_end):
+            folio = vm_normal_page(vma, a, pte)
+            if folio is not None:
+                folio_remove_rmap(k, folio)
+            del mm.pgtable[a]
+    for vma in mm.vmas:
+        mm._tree_remove(vma)
+        mm.map_count -= 1
+        unlink_anon_vmas(vma)
+        if vma.vm_file is not None and vma in vma.vm_file.f_mapping.i_mmap:
+            vma.vm_file.f_mapping.i_mmap.remove(vma)

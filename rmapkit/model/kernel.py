@@ -1,0 +1,264 @@
+"""The Kernel (physical memory, files, processes) and a Process's syscall interface.
+
+The entry point of the model: ``Kernel().spawn()`` gives a Process whose methods are the
+syscalls (mmap, munmap, mprotect, mremap, madvise, fork, exit, open, memfd_create,
+ftruncate) plus ``read``/``write`` to touch memory as the process would.  Each mirrors
+the kernel function named in its docstring; see the modules of ``rmapkit.model``.
+"""
+
+import errno
+
+from ..errors import syscall_error
+from ..uapi import O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from .fault import touch, zap_page_range
+from .file import FMODE_READ, FMODE_WRITE, File, Inode
+from .folio import PhysMem
+from .fork import dup_mmap, exit_mmap
+from .mm import DEFAULT_MMAP_BASE, MM
+from .mmap import do_madvise, do_mmap, do_mprotect, do_munmap
+from .mremap import do_mremap
+from .vma import PAGE_SHIFT, PAGE_SIZE
+from .vmflags import perms_string
+
+__all__ = ["Kernel", "Process"]
+
+
+class Kernel:
+    """Physical memory, the page cache, files and processes of one simulated machine.
+
+    ``max_map_count`` mirrors ``vm.max_map_count`` (65530 by default); ``mmap_base`` is
+    fixed (the model does no address-space randomisation).
+    """
+
+    def __init__(self, max_map_count=65530, mmap_base=DEFAULT_MMAP_BASE, mmap_min_addr=4096):
+        self.sysctl_max_map_count = max_map_count
+        self.mmap_base = mmap_base
+        self.mmap_min_addr = mmap_min_addr
+        self.physmem = PhysMem()
+        self.anon_vmas = {}                  # label -> AnonVMA, in allocation order
+        self.processes = {}                  # name -> Process, in spawn order
+        self.inodes = {}                     # path -> Inode
+        self._next_av = self._next_file = self._next_vma = self._next_pid = 0
+        self._next_ino = 100
+        self._anon_shmem = 0
+        self.inodes["/dev/zero"] = self._new_inode("/dev/zero", 0, "zero", (0, 5))
+
+    def _new_inode(self, path, size, kind, dev, pfn_base=None):
+        self._next_ino += 1
+        return Inode(self, path, size, kind, self._next_ino, dev, pfn_base)
+
+    # -- files ---------------------------------------------------------------------
+    def create_file(self, path, size):
+        """Create a regular file of ``size`` bytes (its page cache starts empty)."""
+        if path in self.inodes:
+            raise syscall_error(errno.EEXIST, "create_file", f"{path} exists")
+        self.inodes[path] = self._new_inode(path, size, "file", (0xfe, 0))
+        return path
+
+    def create_device(self, path, pfn_base, npages):
+        """A character device whose ->mmap calls remap_pfn_range(pfn_base + vm_pgoff)."""
+        if path in self.inodes:
+            raise syscall_error(errno.EEXIST, "create_device", f"{path} exists")
+        self.inodes[path] = self._new_inode(path, npages * PAGE_SIZE, "pfn", (0, 6), pfn_base)
+        return path
+
+    def shmem_zero_setup(self, size):
+        """A shmem object for MAP_SHARED|MAP_ANONYMOUS.  Model of mm/shmem.c: shmem_zero_setup()."""
+        inode = self._new_inode("/dev/zero (deleted)", size, "shmem", (0, 1))
+        return File(self, inode, FMODE_READ | FMODE_WRITE, "/dev/zero (deleted)")
+
+    # -- processes -----------------------------------------------------------------
+    def spawn(self, name=None):
+        """A new process with an empty address space (named "P0", "P1", ...)."""
+        name = name or f"P{self._next_pid}"
+        self._next_pid += 1
+        if name in self.processes:
+            raise ValueError(f"process {name} exists")
+        p = Process(self, name)
+        self.processes[name] = p
+        return p
+
+    def validate(self):
+        """Check every invariant of the model; raise ValidationError naming the culprit."""
+        from .validate import validate_kernel
+        validate_kernel(self)
+
+    def snapshot(self, window=None, processes=None):
+        """A ``Snapshot`` (source "model") of the given processes (default: all)."""
+        from .snap import build_snapshot
+        return build_snapshot(self, window, processes)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from ..render.display import mimebundle
+        return mimebundle(self.snapshot())
+
+    def __repr__(self):
+        return f"<Kernel processes={list(self.processes)} anon_vmas={len(self.anon_vmas)}>"
+
+
+class Process:
+    """A process: an mm and a file table; the syscalls are its methods."""
+
+    def __init__(self, kernel, name):
+        self.kernel = kernel
+        self.name = name
+        self.mm = MM(kernel, self)
+        self.fds = {}
+        self.alive = True
+
+    def __repr__(self):
+        return f"<Process {self.name} vmas={self.mm.map_count}>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from ..render.display import mimebundle
+        return mimebundle(self.kernel.snapshot(processes=[self]), focus=self.name)
+
+    def _alive(self):
+        if not self.alive:
+            raise ProcessLookupError(f"{self.name} has exited")
+
+    # -- memory syscalls -----------------------------------------------------------
+    def mmap(self, addr, length, prot, flags, fd=-1, offset=0):
+        """mmap(2): see rmapkit.model.mmap.do_mmap."""
+        self._alive()
+        return do_mmap(self, addr, length, prot, flags, fd, offset)
+
+    def munmap(self, addr, length):
+        """munmap(2): see rmapkit.model.mmap.do_munmap."""
+        self._alive()
+        return do_munmap(self, addr, length)
+
+    def mprotect(self, addr, length, prot):
+        """mprotect(2): see rmapkit.model.mmap.do_mprotect."""
+        self._alive()
+        return do_mprotect(self, addr, length, prot)
+
+    def mremap(self, old_addr, old_len, new_len, flags=0, new_addr=0):
+        """mremap(2): see rmapkit.model.mremap.do_mremap."""
+        self._alive()
+        return do_mremap(self, old_addr, old_len, new_len, flags, new_addr)
+
+    def madvise(self, addr, length, advice):
+        """madvise(2): see rmapkit.model.mmap.do_madvise."""
+        self._alive()
+        return do_madvise(self, addr, length, advice)
+
+    def read(self, addr, length=1):
+        """Read one byte of every page in the range (read faults; SIGSEGV if forbidden)."""
+        self._alive()
+        touch(self.mm, addr, length, write=False)
+
+    def write(self, addr, length=1):
+        """Write one byte of every page in the range (write faults, CoW)."""
+        self._alive()
+        touch(self.mm, addr, length, write=True)
+
+    def fork(self, name=None):
+        """fork(2): a child with a copy of this address space.  Model of dup_mmap()."""
+        self._alive()
+        child = self.kernel.spawn(name)
+        child.fds = dict(self.fds)
+        dup_mmap(child, self)
+        return child
+
+    def exit(self):
+        """exit(2): tear down the address space.  Model of exit_mmap()."""
+        self._alive()
+        exit_mmap(self)
+        self.alive = False
+        self.fds.clear()
+        del self.kernel.processes[self.name]
+
+    # -- files -----------------------------------------------------------------------
+    def _install(self, f):
+        fd = 3
+        while fd in self.fds:
+            fd += 1
+        self.fds[fd] = f
+        return fd
+
+    def fdget(self, fd, call):
+        f = self.fds.get(fd)
+        if f is None:
+            raise syscall_error(errno.EBADF, call, f"fd {fd} is not open")
+        return f
+
+    def open(self, path, flags=O_RDWR):
+        """open(2) of a file made with Kernel.create_file/create_device, or /dev/zero."""
+        self._alive()
+        k = self.kernel
+        inode = k.inodes.get(path)
+        if inode is None:
+            if not flags & O_CREAT:
+                raise syscall_error(errno.ENOENT, "open", f"{path} does not exist")
+            k.create_file(path, 0)
+            inode = k.inodes[path]
+        mode = {O_RDONLY: FMODE_READ, O_WRONLY: FMODE_WRITE,
+                O_RDWR: FMODE_READ | FMODE_WRITE}.get(flags & O_ACCMODE)
+        if mode is None:
+            raise syscall_error(errno.EINVAL, "open", "bad access mode")
+        return self._install(File(k, inode, mode, path))
+
+    def close(self, fd):
+        """close(2).  Mappings keep their own reference to the struct file."""
+        self.fdget(fd, "close")
+        del self.fds[fd]
+
+    def memfd_create(self, name):
+        """memfd_create(2): an empty shmem file, shown as ``/memfd:NAME (deleted)``."""
+        self._alive()
+        k = self.kernel
+        label = f"/memfd:{name} (deleted)"
+        inode = k._new_inode(label, 0, "shmem", (0, 1))
+        return self._install(File(k, inode, FMODE_READ | FMODE_WRITE, label))
+
+    def ftruncate(self, fd, size):
+        """ftruncate(2): set the size; pages beyond it leave every mapping (even CoW copies).
+
+        Model of mm/truncate.c: truncate_pagecache() -> unmap_mapping_range(even_cows=1).
+        """
+        f = self.fdget(fd, "ftruncate")
+        if size < 0:
+            raise syscall_error(errno.EINVAL, "ftruncate", "negative size")
+        if not f.f_mode & FMODE_WRITE:
+            raise syscall_error(errno.EINVAL, "ftruncate", "file not open for writing")
+        inode = f.inode
+        if inode.kind not in ("file", "shmem"):
+            raise syscall_error(errno.EINVAL, "ftruncate", f"{inode.path} cannot be truncated")
+        first = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        mapping = inode.mapping
+        for vma in list(mapping.i_mmap.query(first, 1 << 62)):
+            off = max(first, vma.vm_pgoff)
+            start = vma.vm_start + ((off - vma.vm_pgoff) << PAGE_SHIFT)
+            zap_page_range(vma.vm_mm, vma, start, vma.vm_end)
+        for idx in [i for i in mapping.pages if i >= first]:
+            folio = mapping.pages.pop(idx)
+            folio.in_page_cache = False
+            if folio.mapcount == 0:
+                self.kernel.physmem.free_folio(folio)
+        inode.size = size
+        return 0
+
+    # -- looking -----------------------------------------------------------------------
+    def folio_at(self, addr):
+        """The folio mapped at ``addr`` (the zero page is one too), or None."""
+        pte = self.mm.pgtable.get(addr & ~(PAGE_SIZE - 1))
+        return None if pte is None else pte.folio
+
+    def maps(self):
+        """/proc/PID/maps, byte for byte in the kernel's format.  Model of show_map_vma()."""
+        lines = []
+        for v in self.mm.vmas:
+            f = v.vm_file
+            if f is not None:
+                off, (maj, mnr), ino, name = v.vm_pgoff << PAGE_SHIFT, f.inode.dev, f.inode.ino, f.name
+            else:
+                off, maj, mnr, ino, name = 0, 0, 0, 0, ""
+            head = (f"{v.vm_start:08x}-{v.vm_end:08x} {perms_string(v.vm_flags)} "
+                    f"{off:08x} {maj:02x}:{mnr:02x} {ino} ")
+            lines.append(head.ljust(73) + name if name else head)
+        return "".join(line + "\n" for line in lines)
+
+    def snapshot(self, window=None):
+        """A ``Snapshot`` of this process alone."""
+        return self.kernel.snapshot(window=window, processes=[self])

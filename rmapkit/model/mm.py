@@ -1,0 +1,162 @@
+"""struct mm_struct: the VMA tree, the page tables and address-space placement.
+
+Mirrors include/linux/mm_types.h (mm_struct: mm_mt, map_count, mmap_base), mm/mmap.c:
+find_vma(), find_vma_prev(), vma_lookup(), __get_unmapped_area(),
+arch/x86/kernel/sys_x86_64.c: arch_get_unmapped_area_topdown() and mm/huge_memory.c:
+__thp_get_unmapped_area().  The maple tree is a ``SortedKeyList`` keyed on ``vm_start``
+(VMAs never overlap, so that order is also the ``vm_end`` order); page tables are one
+``SortedDict`` from page address to PTE, so range walks touch only present entries.
+"""
+
+from sortedcontainers import SortedDict, SortedKeyList
+
+from .vma import PAGE_SIZE
+
+__all__ = ["MM", "PTE", "TASK_SIZE", "PMD_SIZE", "DEFAULT_MMAP_BASE"]
+
+TASK_SIZE = (1 << 47) - PAGE_SIZE          # x86-64, 4-level paging: TASK_SIZE_MAX
+PMD_SIZE = 1 << 21
+DEFAULT_MMAP_BASE = 0x7ffff7fff000          # a fixed mmap_base: the model does no ASLR
+
+
+class PTE:
+    """A present page-table entry: the folio (or raw ``pfn``), writability, special bit."""
+
+    __slots__ = ("folio", "pfn", "writable", "special")
+
+    def __init__(self, folio, pfn, writable, special=False):
+        self.folio = folio               # None for a raw PFN installed by remap_pfn_range()
+        self.pfn = pfn
+        self.writable = writable
+        self.special = special           # pte_special(): zero page and remapped PFNs
+
+
+class MM:
+    """struct mm_struct of one process."""
+
+    def __init__(self, kernel, owner):
+        self.kernel = kernel
+        self.owner = owner
+        self._tree = SortedKeyList(key=lambda v: v.vm_start)
+        self._tree_members = set()
+        self.pgtable = SortedDict()          # page address -> PTE
+        self.map_count = 0
+        self.mmap_base = kernel.mmap_base
+        self.mmap_min_addr = kernel.mmap_min_addr
+
+    # -- the VMA tree (maple tree) ------------------------------------------------
+    def _tree_add(self, vma):
+        self._tree.add(vma)
+        self._tree_members.add(vma)
+
+    def _tree_remove(self, vma):
+        self._tree.remove(vma)
+        self._tree_members.discard(vma)
+
+    @property
+    def vmas(self):
+        """The VMAs in address order (a copy).  O(n)."""
+        return list(self._tree)
+
+    def find_vma(self, addr):
+        """The first VMA with ``vm_end > addr``, or None.  Model of mm/mmap.c: find_vma(). O(log n)."""
+        t = self._tree
+        i = t.bisect_key_right(addr) - 1
+        if i >= 0 and t[i].vm_end > addr:
+            return t[i]
+        return t[i + 1] if i + 1 < len(t) else None
+
+    def vma_lookup(self, addr):
+        """The VMA containing ``addr``, or None.  Model of include/linux/mm.h: vma_lookup(). O(log n)."""
+        v = self.find_vma(addr)
+        return v if v is not None and v.vm_start <= addr else None
+
+    def find_vma_prev(self, addr):
+        """``(find_vma(addr), the VMA before it)``.  Model of mm/mmap.c: find_vma_prev(). O(log n)."""
+        t = self._tree
+        i = t.bisect_key_right(addr) - 1
+        if i >= 0 and t[i].vm_end > addr:
+            return t[i], (t[i - 1] if i > 0 else None)
+        return (t[i + 1] if i + 1 < len(t) else None), (t[i] if i >= 0 else None)
+
+    def vma_prev(self, vma):
+        """The VMA before ``vma``.  Model of vma_prev(). O(log n)."""
+        i = self._tree.bisect_key_left(vma.vm_start)
+        return self._tree[i - 1] if i > 0 else None
+
+    def vma_next(self, vma):
+        """The VMA after ``vma``.  Model of vma_next(). O(log n)."""
+        i = self._tree.bisect_key_right(vma.vm_start)
+        return self._tree[i] if i < len(self._tree) else None
+
+    def vmas_in(self, start, end):
+        """The VMAs overlapping ``[start, end)``, in order (a list).  O(log n + k)."""
+        first = self.find_vma(start)
+        if first is None or first.vm_start >= end:
+            return []
+        return list(self._tree.irange_key(first.vm_start, end - 1))
+
+    # -- page tables ------------------------------------------------------------
+    def ptes_in(self, start, end):
+        """``[(addr, PTE)]`` for present PTEs in ``[start, end)``.  O(log P + k)."""
+        pt = self.pgtable
+        return [(a, pt[a]) for a in pt.irange(start, end - 1)]
+
+    # -- placement --------------------------------------------------------------
+    def range_is_free(self, addr, length):
+        """No VMA intersects ``[addr, addr+length)``.  O(log n)."""
+        v = self.find_vma(addr)
+        return v is None or v.vm_start >= addr + length
+
+    def unmapped_area_topdown(self, length, align=PAGE_SIZE):
+        """Highest free ``length`` bytes (aligned) below mmap_base, or None.
+
+        Model of mm/vma.c: unmapped_area_topdown() without stack guard gaps (MAP_GROWSDOWN
+        is not modelled).  Cost: O(log n + g) for the g VMAs walked down from mmap_base
+        before a large enough gap (the kernel's maple tree finds it in O(log n)).
+        """
+        high, low = self.mmap_base, max(PAGE_SIZE, self.mmap_min_addr)
+        t = self._tree
+        i = t.bisect_key_left(high)            # VMAs at index >= i start at/above high
+        gap_end = high
+        if i > 0 and t[i - 1].vm_end > high:
+            i -= 1
+            gap_end = t[i].vm_start
+        while True:
+            gap_start = t[i - 1].vm_end if i > 0 else low
+            top = min(gap_end, high)
+            if top - gap_start >= length:
+                addr = (top - length) & ~(align - 1)
+                if addr >= gap_start and addr >= low:
+                    return addr
+            if i == 0:
+                return None
+            i -= 1
+            gap_end = t[i].vm_start
+
+    def get_unmapped_area(self, file, addr, length, pgoff, flags, fixed, anon_shared=False):
+        """Choose where a new mapping goes (an address or None for ENOMEM).
+
+        Model of mm/mmap.c: __get_unmapped_area() (v6.18) with x86-64's top-down
+        allocator: MAP_FIXED takes ``addr`` as is; a free hint is honoured; otherwise the
+        highest gap below mmap_base.  Private anonymous lengths that are a multiple of
+        2 MiB and have no hint are 2 MiB aligned (__thp_get_unmapped_area()).
+        O(log n) for fixed and hinted requests.
+        """
+        if length > TASK_SIZE:
+            return None
+        if fixed:
+            return addr if addr <= TASK_SIZE - length else None
+        if addr:
+            addr = (addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+            if TASK_SIZE - length >= addr >= self.mmap_min_addr and \
+                    self.range_is_free(addr, length):
+                return addr
+        if file is None and not anon_shared and not addr and length % PMD_SIZE == 0:
+            # __thp_get_unmapped_area(): search len + PMD_SIZE, then align; top-down keeps
+            # the upper aligned slot when the padded area is already aligned.
+            ret = self.unmapped_area_topdown(length + PMD_SIZE)
+            if ret is not None:
+                off_sub = (0 - ret) & (PMD_SIZE - 1)
+                return ret + PMD_SIZE if not off_sub else ret + off_sub
+        return self.unmapped_area_topdown(length)

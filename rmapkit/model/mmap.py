@@ -1,0 +1,376 @@
+"""mmap, munmap, mprotect and madvise on one mm.
+
+Mirrors mm/mmap.c: do_mmap() (v6.18), mm/vma.c: __mmap_region(), do_vmi_munmap(),
+vms_gather_munmap_vmas(); mm/mprotect.c: do_mprotect_pkey(), mprotect_fixup();
+mm/madvise.c: madvise_walk_vmas(), madvise_update_vma(); mm/gup.c: populate_vma_page_range().
+Errors are checked before anything changes, except where the kernel itself keeps partial
+work (mprotect and madvise across a hole, a split made before a later failure), which the
+model mirrors.  Not modelled: mseal, pkeys, hugetlb, MAP_GROWSDOWN stacks, mlock limits.
+"""
+
+import errno
+
+from ..errors import syscall_error
+from ..uapi import (MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED,
+                    MADV_FREE, MADV_KEEPONFORK, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
+                    MADV_WILLNEED, MADV_WIPEONFORK, MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED,
+                    MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE,
+                    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
+                    PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE)
+from .fault import handle_mm_fault, zap_page_range
+from .file import FMODE_READ, FMODE_WRITE
+from .merge import VMG, remove_vma_from_mm, vma_link, vma_merge_new_range, vma_modify, __split_vma
+from .mm import PTE, TASK_SIZE
+from .vma import PAGE_SHIFT, PAGE_SIZE, VMA
+from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_DONTEXPAND, VM_EXEC,
+                      VM_HUGETLB, VM_IO, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
+                      VM_MAYWRITE, VM_NORESERVE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEQ_READ,
+                      VM_SHARED, VM_SPECIAL, VM_WIPEONFORK, VM_WRITE, calc_vm_flag_bits,
+                      calc_vm_prot_bits, is_cow_mapping)
+
+__all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate"]
+
+_PAGE_MASK = ~(PAGE_SIZE - 1)
+
+
+def _page_align(n):
+    return (n + PAGE_SIZE - 1) & _PAGE_MASK
+
+
+def _accountable(file_is_hugetlb, vm_flags):
+    """mm/vma.h: accountable_mapping(): private writable memory is charged (VM_ACCOUNT)."""
+    return not file_is_hugetlb and (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
+
+
+def do_mmap(proc, addr, length, prot, flags, fd, offset):
+    """Create a mapping and return its address.
+
+    Model of mm/mmap.c: do_mmap() and mm/vma.c: __mmap_region() (v6.18): anon private
+    memory gets ``vm_pgoff = addr >> PAGE_SHIFT`` (the virtual anon file), MAP_SHARED
+    anon memory is a new shmem object with pgoff 0, MAP_FIXED unmaps what was there,
+    and the new range merges with compatible neighbours (vma_merge_new_range()).
+    O(log n) plus the pages populated.
+    """
+    mm, k = proc.mm, proc.kernel
+    call = "mmap"
+    if offset & (PAGE_SIZE - 1) or offset < 0:
+        raise syscall_error(errno.EINVAL, call, "offset is not a multiple of the page size")
+    anon = bool(flags & MAP_ANONYMOUS)
+    if flags & MAP_HUGETLB:
+        raise NotImplementedError("mmap(MAP_HUGETLB): hugetlb is not modelled")
+    if flags & MAP_GROWSDOWN:
+        raise NotImplementedError("mmap(MAP_GROWSDOWN): stack growth is not modelled")
+    file = None
+    if not anon:
+        file = proc.fdget(fd, call)
+    if length == 0:
+        raise syscall_error(errno.EINVAL, call, "length is 0")
+    length = _page_align(length)
+    if length == 0 or length > TASK_SIZE:
+        raise syscall_error(errno.ENOMEM, call, "length too large")
+    pgoff = offset >> PAGE_SHIFT
+    if pgoff + (length >> PAGE_SHIFT) >= 1 << 52:
+        raise syscall_error(errno.EOVERFLOW, call, "offset + length overflows")
+    if mm.map_count > k.sysctl_max_map_count:
+        raise syscall_error(errno.ENOMEM, call, "map_count exceeds vm.max_map_count")
+    maptype = flags & MAP_TYPE
+    if maptype not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE) and \
+            not (anon and maptype == MAP_DROPPABLE):
+        raise syscall_error(errno.EINVAL, call, "map type is not MAP_SHARED or MAP_PRIVATE")
+    if maptype == MAP_DROPPABLE:
+        raise NotImplementedError("mmap(MAP_DROPPABLE) is not modelled")
+    shared = maptype in (MAP_SHARED, MAP_SHARED_VALIDATE)
+    if anon and maptype == MAP_SHARED_VALIDATE:
+        raise syscall_error(errno.EINVAL, call, "MAP_SHARED_VALIDATE needs a file")
+    vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE \
+        | VM_MAYEXEC
+    vm_ops = None
+    if file is not None:
+        inode = file.inode
+        if not file.f_mode & FMODE_READ:
+            raise syscall_error(errno.EACCES, call, "file not open for reading")
+        if shared:
+            if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
+                raise syscall_error(errno.EACCES, call,
+                                    "MAP_SHARED with PROT_WRITE on a file not open for writing")
+            vm_flags |= VM_SHARED | VM_MAYSHARE
+            if not file.f_mode & FMODE_WRITE:
+                vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
+        if inode.kind == "zero" and not shared:
+            vm_ops = None                        # private /dev/zero is anonymous memory
+        else:
+            vm_ops = inode.kind
+    elif shared:
+        vm_flags |= VM_SHARED | VM_MAYSHARE
+        pgoff = 0
+    if flags & MAP_NORESERVE:
+        vm_flags |= VM_NORESERVE
+    fixed = bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+    if fixed and addr & (PAGE_SIZE - 1):
+        raise syscall_error(errno.EINVAL, call, "MAP_FIXED address is not page aligned")
+    start = mm.get_unmapped_area(file, addr, length, pgoff, flags, fixed,
+                                 anon_shared=anon and shared)
+    if start is None:
+        raise syscall_error(errno.ENOMEM, call, "no free address range of that length")
+    end = start + length
+    if flags & MAP_FIXED_NOREPLACE and not mm.range_is_free(start, length):
+        raise syscall_error(errno.EEXIST, call,
+                            f"[{start:#x}, {end:#x}) overlaps an existing mapping")
+    if file is None and not shared:
+        pgoff = start >> PAGE_SHIFT              # the virtual anon file
+    if _accountable(False, vm_flags):
+        vm_flags |= VM_ACCOUNT
+    # MAP_FIXED over existing mappings: __mmap_region() unmaps them first.
+    old = mm.vmas_in(start, end)
+    if old:
+        first = old[0]
+        if first.vm_start < start and end < first.vm_end and \
+                mm.map_count >= k.sysctl_max_map_count:
+            raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
+        _munmap_range(mm, start, end)
+    if file is not None and file.inode.kind == "pfn":
+        vma = _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags, call)
+    elif anon and shared:
+        shm = k.shmem_zero_setup(length)         # shmem_zero_setup(): "/dev/zero (deleted)"
+        vma = _new_vma(mm, start, end, pgoff, vm_flags, shm, "shmem")
+    else:
+        vma = _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops)
+    if flags & MAP_POPULATE or vm_flags & VM_LOCKED:
+        populate(mm, start, end)
+    return start
+
+
+def _prev_next(mm, start, end):
+    nxt, prev = mm.find_vma_prev(start)
+    return prev, nxt
+
+
+def _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops):
+    """mm/vma.c: __mmap_region(): merge with a neighbour or insert a new VMA. O(log n)."""
+    prev, nxt = _prev_next(mm, start, end)
+    if prev is not None or nxt is not None:
+        vmg = VMG(mm, start, end, pgoff, vm_flags, file, None, vm_ops, prev=prev, next=nxt)
+        vma = vma_merge_new_range(vmg)
+        if vma is not None:
+            return vma
+    return _new_vma(mm, start, end, pgoff, vm_flags, file, vm_ops)
+
+
+def _new_vma(mm, start, end, pgoff, vm_flags, file, vm_ops):
+    vma = VMA(mm, start, end, pgoff, vm_flags, file, vm_ops)
+    vma_link(vma)
+    return vma
+
+
+def _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags, call):
+    """A device whose ->mmap calls remap_pfn_range() over the whole VMA."""
+    from .pfnmap import remap_pfn_range
+    vma = _new_vma(proc.mm, start, end, pgoff, vm_flags, file, "pfn")
+    inode = file.inode
+    npages = (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    if pgoff + vma.pages > npages:
+        remove_vma_from_mm(vma)
+        raise syscall_error(errno.EINVAL, call, f"{inode.path} has only {npages} pages")
+    remap_pfn_range(vma, start, inode.pfn_base + pgoff, end - start)
+    return vma
+
+
+def populate(mm, start, end):
+    """Fault in every page of ``[start, end)`` as mm_populate() does.
+
+    Model of mm/gup.c: populate_vma_page_range(): a write fault where the mapping is
+    private and writable, a read fault otherwise.  O(p log n).
+    """
+    a = start
+    while a < end:
+        vma = mm.find_vma(a)
+        if vma is None or vma.vm_start >= end:
+            return
+        a = max(a, vma.vm_start)
+        if vma.vm_flags & (VM_IO | VM_PFNMAP) or not vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC):
+            a = vma.vm_end
+            continue
+        write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
+        stop = min(end, vma.vm_end)
+        while a < stop:
+            handle_mm_fault(mm, vma, a, write)
+            a += PAGE_SIZE
+
+
+def _munmap_range(mm, start, end):
+    """Split at the ends and remove every VMA in ``[start, end)`` (no checks). O(k log n)."""
+    vmas = mm.vmas_in(start, end)
+    if not vmas:
+        return
+    first, last = vmas[0], vmas[-1]
+    if first.vm_start < start:
+        __split_vma(first, start, 1)             # the new struct keeps the part below
+    if last.vm_end > end:
+        __split_vma(last, end, 0)
+    for vma in mm.vmas_in(start, end):
+        zap_page_range(mm, vma, vma.vm_start, vma.vm_end)
+        remove_vma_from_mm(vma)
+
+
+def do_munmap(proc, start, length):
+    """Unmap ``[start, start+length)``; nothing mapped there is not an error.
+
+    Model of mm/vma.c: do_vmi_munmap() / vms_gather_munmap_vmas() (v6.18): the first and
+    last VMAs are split, the ones inside removed with their pages, avcs and i_mmap links.
+    O(k log n) for k VMAs and their present pages.
+    """
+    mm, call = proc.mm, "munmap"
+    if start & (PAGE_SIZE - 1) or start > TASK_SIZE or length > TASK_SIZE - start:
+        raise syscall_error(errno.EINVAL, call, "unaligned or out-of-range address")
+    end = start + _page_align(length)
+    if end == start:
+        raise syscall_error(errno.EINVAL, call, "length is 0")
+    vmas = mm.vmas_in(start, end)
+    if not vmas:
+        return 0
+    first = vmas[0]
+    if first.vm_start < start and end < first.vm_end and \
+            mm.map_count >= mm.kernel.sysctl_max_map_count:
+        raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
+    _munmap_range(mm, start, end)
+    return 0
+
+
+def do_mprotect(proc, start, length, prot):
+    """Change the protection of ``[start, start+length)``.
+
+    Model of mm/mprotect.c: do_mprotect_pkey() and mprotect_fixup() (v6.18): each VMA
+    is merged or split with vma_modify_flags(); a private mapping made writable gains
+    VM_ACCOUNT, an *unfaulted* anonymous one made read-only loses it.  As in the kernel,
+    VMAs before a hole (ENOMEM) or a forbidden VMA (EACCES) keep their new protection.
+    O(k log n).
+    """
+    mm, call = proc.mm, "mprotect"
+    if prot & PROT_GROWSDOWN and prot & PROT_GROWSUP:
+        raise syscall_error(errno.EINVAL, call, "both PROT_GROWSDOWN and PROT_GROWSUP")
+    if prot & (PROT_GROWSDOWN | PROT_GROWSUP):
+        raise NotImplementedError("mprotect(PROT_GROWSDOWN/UP): stacks are not modelled")
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | 0x8):
+        raise syscall_error(errno.EINVAL, call, f"unknown prot bits {prot:#x}")
+    if start & (PAGE_SIZE - 1):
+        raise syscall_error(errno.EINVAL, call, "start is not page aligned")
+    if not length:
+        return 0
+    end = start + _page_align(length)
+    if end <= start:
+        raise syscall_error(errno.ENOMEM, call, "range wraps")
+    vma = mm.find_vma(start)
+    if vma is None or vma.vm_start > start:
+        raise syscall_error(errno.ENOMEM, call, f"{start:#x} is not mapped")
+    prev = vma if vma.vm_start < start else mm.vma_prev(vma)
+    nstart = start
+    newbits = calc_vm_prot_bits(prot)
+    while True:
+        newflags = newbits | (vma.vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC))
+        if newflags & ~(newflags >> 4) & (VM_READ | VM_WRITE | VM_EXEC):
+            raise syscall_error(errno.EACCES, call,
+                                f"{vma.id} may not become {prot:#x} (VM_MAY* forbids it)")
+        tmp = min(vma.vm_end, end)
+        vma = _mprotect_fixup(mm, vma, prev, nstart, tmp, newflags, call)
+        prev = vma
+        nstart = tmp
+        if nstart >= end:
+            return 0
+        vma = mm.vma_next(vma)
+        if vma is None or vma.vm_start != nstart:
+            raise syscall_error(errno.ENOMEM, call, f"hole at {nstart:#x}")
+
+
+def _mprotect_fixup(mm, vma, prev, start, end, newflags, call):
+    """mm/mprotect.c: mprotect_fixup(): accounting, vma_modify_flags(), PTE protections."""
+    oldflags = vma.vm_flags
+    if newflags == oldflags:
+        return vma
+    if newflags & VM_WRITE:
+        if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE):
+            newflags |= VM_ACCOUNT
+    elif oldflags & VM_ACCOUNT and vma.is_anonymous() and vma.anon_vma is None:
+        newflags &= ~VM_ACCOUNT
+    vma = vma_modify(mm, prev, vma, start, end, newflags, call)
+    vma.vm_flags = newflags
+    if not newflags & VM_WRITE:
+        for _, pte in mm.ptes_in(start, end):
+            pte.writable = False
+    return vma
+
+
+_FLAG_ADVICE = {
+    MADV_NORMAL: (0, VM_RAND_READ | VM_SEQ_READ), MADV_RANDOM: (VM_RAND_READ, VM_SEQ_READ),
+    MADV_SEQUENTIAL: (VM_SEQ_READ, VM_RAND_READ), MADV_DONTFORK: (VM_DONTCOPY, 0),
+    MADV_DOFORK: (0, VM_DONTCOPY), MADV_WIPEONFORK: (VM_WIPEONFORK, 0),
+    MADV_KEEPONFORK: (0, VM_WIPEONFORK), MADV_DONTDUMP: (VM_DONTDUMP, 0),
+    MADV_DODUMP: (0, VM_DONTDUMP),
+}
+
+
+def _madvise_check(vma, advice, call):
+    """Per-VMA refusals of mm/madvise.c: madvise_vma_behavior() (v6.18)."""
+    f = vma.vm_flags
+    if advice in (MADV_DONTNEED, MADV_FREE) and f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB):
+        raise syscall_error(errno.EINVAL, call, f"{vma.id} is locked, PFN-mapped or hugetlb")
+    if advice == MADV_FREE and not vma.is_anonymous():
+        raise syscall_error(errno.EINVAL, call, "MADV_FREE needs anonymous memory")
+    if advice in (MADV_DONTFORK, MADV_DOFORK) and f & VM_IO:
+        raise syscall_error(errno.EINVAL, call, f"{vma.id} is VM_IO")
+    if advice == MADV_WIPEONFORK and (vma.vm_file is not None or f & VM_SHARED):
+        raise syscall_error(errno.EINVAL, call, "MADV_WIPEONFORK needs private anonymous memory")
+    if advice == MADV_DODUMP and f & VM_SPECIAL:
+        raise syscall_error(errno.EINVAL, call, f"{vma.id} is a special mapping")
+
+
+def do_madvise(proc, start, length, advice):
+    """Give advice about ``[start, start+length)``.
+
+    Model of mm/madvise.c: do_madvise() / madvise_walk_vmas() (v6.18).  Flag advice
+    (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, DONTDUMP, DODUMP, NORMAL, RANDOM,
+    SEQUENTIAL) goes through vma_modify (merge or split); MADV_DONTNEED zaps the pages;
+    MADV_FREE and MADV_WILLNEED change nothing visible in the model (lazy freeing happens
+    only under reclaim, which is not modelled).  Holes give ENOMEM after the rest was
+    advised, as in the kernel.  O(k log n).
+    """
+    mm, call = proc.mm, "madvise"
+    known = set(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED}
+    if advice not in known:
+        if 0 <= advice <= 25 or advice in (100, 101, 102, 103):
+            raise NotImplementedError(f"madvise advice {advice} is not modelled")
+        raise syscall_error(errno.EINVAL, call, f"unknown advice {advice}")
+    if start & (PAGE_SIZE - 1):
+        raise syscall_error(errno.EINVAL, call, "start is not page aligned")
+    plen = _page_align(length)
+    if length and not plen:
+        raise syscall_error(errno.EINVAL, call, "length overflows")
+    end = start + plen
+    if end < start:
+        raise syscall_error(errno.EINVAL, call, "range wraps")
+    if end == start:
+        return 0
+    vmas = mm.vmas_in(start, end)
+    if not vmas:
+        raise syscall_error(errno.ENOMEM, call, f"nothing is mapped in [{start:#x}, {end:#x})")
+    hole = vmas[0].vm_start > start or vmas[-1].vm_end < end or any(
+        a.vm_end != b.vm_start for a, b in zip(vmas, vmas[1:]))
+    a = start
+    while a < end:
+        vma = mm.find_vma(a)
+        if vma is None or vma.vm_start >= end:
+            break
+        s, e = max(a, vma.vm_start), min(end, vma.vm_end)
+        _madvise_check(vma, advice, call)
+        if advice == MADV_DONTNEED:
+            zap_page_range(mm, vma, s, e)
+        elif advice in _FLAG_ADVICE:
+            add, clear = _FLAG_ADVICE[advice]
+            newflags = (vma.vm_flags | add) & ~clear
+            if newflags != vma.vm_flags:
+                prev = vma if vma.vm_start < s else mm.vma_prev(vma)
+                vma = vma_modify(mm, prev, vma, s, e, newflags, call)
+                vma.vm_flags = newflags
+        a = e
+    if hole:
+        raise syscall_error(errno.ENOMEM, call, f"part of [{start:#x}, {end:#x}) is not mapped")
+    return 0

@@ -1,0 +1,201 @@
+"""mremap: growing, shrinking and moving mappings, and why a moved page keeps its index.
+
+Mirrors mm/mremap.c (v6.17/6.18 ``struct vma_remap_struct`` structure):
+check_mremap_params(), check_prep_vma(), remap_move() (multi-VMA moves, 6.17+),
+mremap_to(), expand_vma_in_place(), move_vma(), dontunmap_complete(); and mm/vma.c:
+copy_vma() with 6.18.y's vma_merge_copied_range() (``vmg->copied_from``).
+A faulted anonymous VMA keeps its ``vm_pgoff`` when moved (its folios' ``index`` must stay
+valid), so it merges at the destination only where pgoffs happen to line up; an unfaulted
+one takes ``new_addr >> PAGE_SHIFT``.  Not modelled: uffd, hugetlb, mlock population,
+KSM unmerging, page-table move failures.
+"""
+
+import errno
+
+from ..errors import syscall_error
+from ..uapi import MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE
+from .anon_vma import anon_vma_clone, unlink_anon_vmas
+from .merge import VMG, vm_area_dup, vma_link, vma_merge_new_range
+from .mm import TASK_SIZE
+from .mmap import _munmap_range, _page_align, do_munmap
+from .vma import PAGE_SHIFT, PAGE_SIZE, vma_set_range
+from .vmflags import VM_DONTEXPAND, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP, VM_SHARED
+
+__all__ = ["do_mremap", "copy_vma"]
+
+CALL = "mremap"
+
+
+def _err(e, why):
+    return syscall_error(e, CALL, why)
+
+
+def copy_vma(vma, addr, length, pgoff):
+    """Create (or merge into) the destination VMA of a move; returns it.
+
+    Model of mm/vma.c: copy_vma() (6.18.y): an unfaulted anonymous VMA's pgoff becomes
+    ``addr >> PAGE_SHIFT``; the destination merges with compatible neighbours with the
+    source as ``copied_from``; otherwise a copy sharing the source's anon_vma and avcs
+    is linked.  O(c log n).
+    """
+    mm = vma.vm_mm
+    if vma.is_anonymous() and vma.anon_vma is None:
+        pgoff = addr >> PAGE_SHIFT
+    nxt, prev = mm.find_vma_prev(addr)
+    vmg = VMG(mm, addr, addr + length, pgoff, vma.vm_flags, vma.vm_file, vma.anon_vma,
+              vma.vm_ops, prev=prev, next=nxt, copied_from=vma)
+    new = vma_merge_new_range(vmg)
+    if new is not None:
+        return new
+    new = vm_area_dup(vma)
+    vma_set_range(new, addr, addr + length, pgoff)
+    if vma.anon_vma_chain:
+        anon_vma_clone(new, vma)
+    vma_link(new)
+    return new
+
+
+def _move_vma(vma, old_addr, old_len, new_len, new_addr, flags):
+    """mm/mremap.c: move_vma(): copy_vma(), move the PTEs, unmap (or keep) the source."""
+    mm = vma.vm_mm
+    if mm.map_count >= mm.kernel.sysctl_max_map_count - 3:
+        raise _err(errno.ENOMEM, "moving would exceed vm.max_map_count")
+    pgoff = vma.vm_pgoff + ((old_addr - vma.vm_start) >> PAGE_SHIFT)
+    vma_start = vma.vm_start
+    new_vma = copy_vma(vma, new_addr, new_len, pgoff)
+    merged_into_self = new_vma.vm_start <= vma_start < new_vma.vm_end
+    # move_page_tables(): the PTEs (and so the folios, index untouched) change address.
+    pt = mm.pgtable
+    moved = [(a, pt[a]) for a in pt.irange(old_addr, old_addr + old_len - 1)]
+    for a, _ in moved:
+        del pt[a]
+    for a, pte in moved:
+        pt[new_addr + (a - old_addr)] = pte
+    if flags & MREMAP_DONTUNMAP:
+        src = mm.vma_lookup(old_addr)                        # dontunmap_complete()
+        if src is not None:
+            src.vm_flags &= ~VM_LOCKED_MASK
+            if src is not new_vma and not merged_into_self and src.vm_start == old_addr \
+                    and src.vm_end == old_addr + old_len:
+                unlink_anon_vmas(src)
+    else:
+        _munmap_range(mm, old_addr, old_addr + old_len)
+    return new_addr
+
+
+def _check_prep_vma(vma, addr, old_len, new_len, flags, moving):
+    """mm/mremap.c: check_prep_vma() for a VMA that will expand or move."""
+    if not (new_len > old_len or moving):
+        return
+    if not old_len and not vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
+        raise _err(errno.EINVAL, "old_len 0 duplicates only shared mappings")
+    if flags & MREMAP_DONTUNMAP and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
+        raise _err(errno.EINVAL, "MREMAP_DONTUNMAP of a VM_DONTEXPAND/VM_PFNMAP mapping")
+    if old_len > vma.vm_end - addr:
+        raise _err(errno.EFAULT, f"[{addr:#x}, +{old_len:#x}) runs past the end of {vma.id}")
+    if new_len <= old_len:
+        return
+    if vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
+        raise _err(errno.EFAULT, f"{vma.id} is VM_DONTEXPAND/VM_PFNMAP and cannot grow")
+
+
+def _mremap_to(proc, vma, addr, old_len, new_len, flags, new_addr):
+    """mm/mremap.c: mremap_to(): MREMAP_FIXED / MREMAP_DONTUNMAP moves."""
+    mm = proc.mm
+    if old_len == 0:
+        raise NotImplementedError("mremap(old_len=0): duplicating shared mappings")
+    if flags & MREMAP_FIXED:
+        if mm.map_count + 4 > mm.kernel.sysctl_max_map_count:
+            raise _err(errno.ENOMEM, "not enough map_count headroom")
+        do_munmap(proc, new_addr, new_len)
+    if old_len > new_len:
+        do_munmap(proc, addr + new_len, old_len - new_len)
+        old_len = new_len
+    if not flags & MREMAP_FIXED:
+        dest = mm.get_unmapped_area(vma.vm_file, new_addr, new_len, 0, 0, False)
+        if dest is None:
+            raise _err(errno.ENOMEM, "no free range for the destination")
+        new_addr = dest
+    return _move_vma(vma, addr, old_len, new_len, new_addr, flags)
+
+
+def _remap_move(proc, addr, length, new_addr, flags):
+    """mm/mremap.c: remap_move() (6.17+): a same-size FIXED move of every VMA in range."""
+    mm = proc.mm
+    end = addr + length
+    vmas = mm.vmas_in(addr, end)
+    if not vmas or vmas[0].vm_start > addr:
+        raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
+    pieces = [(max(v.vm_start, addr), min(end, v.vm_end)) for v in vmas]
+    if len(pieces) == 1:
+        vma = vmas[0]
+        _check_prep_vma(vma, addr, length, length, flags, True)
+        return _mremap_to(proc, vma, addr, length, length, flags, new_addr)
+    # Check every piece first (the kernel may stop half way only on transient failures).
+    for v, (s, e) in zip(vmas, pieces):
+        _check_prep_vma(v, s, e - s, e - s, flags, True)
+    res = None
+    for s, e in pieces:
+        v = mm.vma_lookup(s)
+        dest = new_addr + (s - addr)
+        r = _mremap_to(proc, v, s, e - s, e - s, flags, dest)
+        res = r if res is None else res
+    return res
+
+
+def do_mremap(proc, addr, old_len, new_len, flags, new_addr):
+    """Resize and/or move a mapping; returns its (new) address.
+
+    Model of mm/mremap.c: do_mremap() (v6.18).  O(c log n) plus the PTEs moved.
+    """
+    mm = proc.mm
+    if flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP):
+        raise _err(errno.EINVAL, f"unknown flags {flags:#x}")
+    if flags & MREMAP_FIXED and not flags & MREMAP_MAYMOVE:
+        raise _err(errno.EINVAL, "MREMAP_FIXED needs MREMAP_MAYMOVE")
+    if flags & MREMAP_DONTUNMAP and not flags & MREMAP_MAYMOVE:
+        raise _err(errno.EINVAL, "MREMAP_DONTUNMAP needs MREMAP_MAYMOVE")
+    if addr & (PAGE_SIZE - 1):
+        raise _err(errno.EINVAL, "old_address is not page aligned")
+    old_len, new_len = _page_align(old_len), _page_align(new_len)
+    if not new_len:
+        raise _err(errno.EINVAL, "new_size is 0")
+    if new_len > TASK_SIZE:
+        raise _err(errno.EINVAL, "new_size too large")
+    implies_new = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+    if implies_new:
+        if new_addr > TASK_SIZE - new_len or new_addr & (PAGE_SIZE - 1):
+            raise _err(errno.EINVAL, "bad new_address")
+        if flags & MREMAP_DONTUNMAP and old_len != new_len:
+            raise _err(errno.EINVAL, "MREMAP_DONTUNMAP cannot resize")
+        if addr < new_addr + new_len and new_addr < addr + old_len:
+            raise _err(errno.EINVAL, "old and new ranges overlap")
+    if flags & MREMAP_FIXED and old_len == new_len:
+        return _remap_move(proc, addr, old_len, new_addr, flags)
+    vma = mm.vma_lookup(addr)
+    if vma is None:
+        raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
+    _check_prep_vma(vma, addr, old_len, new_len, flags, implies_new)
+    if implies_new:
+        return _mremap_to(proc, vma, addr, old_len, new_len, flags, new_addr)
+    if old_len == new_len:
+        return addr
+    if old_len > new_len:
+        do_munmap(proc, addr + new_len, old_len - new_len)
+        return addr
+    delta = new_len - old_len
+    if addr + old_len == vma.vm_end and mm.range_is_free(vma.vm_end, delta) and \
+            vma.vm_end + delta <= TASK_SIZE:
+        # expand_vma_in_place() -> vma_merge_extend(): prev = the VMA itself.
+        vmg = VMG(mm, vma.vm_end, vma.vm_end + delta, vma.vm_pgoff + vma.pages,
+                  vma.vm_flags, vma.vm_file, vma.anon_vma, vma.vm_ops, prev=vma,
+                  next=mm.vma_next(vma))
+        if vma_merge_new_range(vmg) is None:
+            raise _err(errno.ENOMEM, f"{vma.id} cannot be extended in place")
+        return addr
+    if not flags & MREMAP_MAYMOVE:
+        raise _err(errno.ENOMEM, "no room to grow in place and MREMAP_MAYMOVE not given")
+    dest = mm.get_unmapped_area(vma.vm_file, 0, new_len, 0, 0, False)
+    if dest is None:
+        raise _err(errno.ENOMEM, "no free range for the destination")
+    return _move_vma(vma, addr, old_len, new_len, dest, flags)

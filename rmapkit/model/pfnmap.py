@@ -1,0 +1,44 @@
+"""remap_pfn_range(): raw PFNs in a VMA, and why COW mappings store the PFN in vm_pgoff.
+
+Mirrors mm/memory.c: remap_pfn_range() / remap_pfn_range_internal() (v6.18).  On a COW
+mapping (private, may become writable) the call must cover the whole VMA and sets
+``vm_pgoff = pfn``, so that vm_normal_page() can tell an original remapped frame
+(``pfn == vm_pgoff + page offset``) from a page CoWed into it.  PAT tracking is not
+modelled.
+"""
+
+import errno
+
+from ..errors import syscall_error
+from .mm import PTE
+from .vma import PAGE_SHIFT, PAGE_SIZE
+from .vmflags import (VM_DONTDUMP, VM_DONTEXPAND, VM_IO, VM_PFNMAP, VM_SHARED, VM_WRITE,
+                      is_cow_mapping)
+
+__all__ = ["remap_pfn_range"]
+
+
+def remap_pfn_range(vma, addr, pfn, size):
+    """Map ``size`` bytes of frames from ``pfn`` at ``addr`` as special PTEs.
+
+    Model of mm/memory.c: remap_pfn_range_internal() (v6.18). O(p log P) for p pages.
+    """
+    end = addr + ((size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+    if addr & (PAGE_SIZE - 1):
+        raise syscall_error(errno.EINVAL, "remap_pfn_range", "address not page aligned")
+    if is_cow_mapping(vma.vm_flags):
+        if addr != vma.vm_start or end != vma.vm_end:
+            raise syscall_error(errno.EINVAL, "remap_pfn_range",
+                                "a COW mapping must be remapped as a whole")
+        # Not vma_set_range(): pgoff is no tree key for a PFN map's anon side yet (it has
+        # no anon_vma), but i_mmap is keyed on it, so re-key through the helper anyway.
+        from .vma import vma_set_range
+        vma_set_range(vma, vma.vm_start, vma.vm_end, pfn)
+    vma.vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
+    writable = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED)
+    mm = vma.vm_mm
+    for i in range((end - addr) >> PAGE_SHIFT):
+        a = addr + (i << PAGE_SHIFT)
+        if a in mm.pgtable:
+            raise AssertionError(f"remap_pfn_range: PTE at {a:#x} already present (BUG)")
+        mm.pgtable[a] = PTE(None, pfn + i, writable, special=True)

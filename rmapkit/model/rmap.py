@@ -1,0 +1,113 @@
+"""Reverse mapping: from a folio to every (VMA, address) that maps it.
+
+Mirrors mm/rmap.c (v6.18): folio_add_new_anon_rmap() / __folio_set_anon(),
+folio_add_file_rmap_pte(), folio_remove_rmap_pte(), folio_move_anon_rmap(),
+rmap_walk_anon(), rmap_walk_file(); mm/util.c: folio_anon_vma(); mm/memory.c:
+vm_normal_page().  A walk yields candidates from the interval tree, then checks the page
+table (page_vma_mapped_walk()) as the kernel's callbacks do.
+"""
+
+from .anon_vma import AnonVMA
+from .file import AddressSpace
+from .folio import ZERO_PFN
+from .vma import PAGE_SHIFT, linear_page_index, vma_address
+from .vmflags import VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
+
+__all__ = ["folio_anon_vma", "folio_add_new_anon_rmap", "folio_add_file_rmap",
+           "folio_remove_rmap", "folio_move_anon_rmap", "rmap_walk", "rmap_candidates",
+           "vm_normal_page"]
+
+
+def folio_anon_vma(folio):
+    """The anon_vma of an anonymous folio, else None.  Model of mm/util.c: folio_anon_vma(). O(1)."""
+    m = folio.mapping
+    return m if isinstance(m, AnonVMA) else None
+
+
+def folio_add_new_anon_rmap(folio, vma, addr):
+    """Make ``folio`` a new exclusive anon folio of ``vma`` at ``addr``.
+
+    Model of mm/rmap.c: folio_add_new_anon_rmap(RMAP_EXCLUSIVE) -> __folio_set_anon():
+    ``mapping`` = the VMA's own anon_vma, ``index`` = linear_page_index(vma, addr). O(1).
+    """
+    folio.mapping = vma.anon_vma
+    folio.index = linear_page_index(vma, addr)
+    folio.mapcount = 1
+    folio.anon_exclusive = True
+
+
+def folio_add_file_rmap(folio):
+    """One more PTE maps a page-cache folio.  Model of folio_add_file_rmap_pte(). O(1)."""
+    folio.mapcount += 1
+
+
+def folio_remove_rmap(kernel, folio):
+    """One PTE fewer; an anon folio mapped nowhere is freed.  Model of folio_remove_rmap_pte(). O(1)."""
+    folio.mapcount -= 1
+    if folio.mapcount == 0 and not folio.in_page_cache:
+        kernel.physmem.free_folio(folio)
+
+
+def folio_move_anon_rmap(folio, vma):
+    """Re-home an exclusive anon folio into ``vma``'s own anon_vma (index unchanged).
+
+    Model of mm/rmap.c: folio_move_anon_rmap(). O(1).
+    """
+    folio.mapping = vma.anon_vma
+
+
+def vm_normal_page(vma, addr, pte):
+    """The folio behind a PTE, or None for the zero page and raw remapped PFNs.
+
+    Model of mm/memory.c: vm_normal_page() as on an architecture *without* pte_special
+    (the rule the book explains): in a VM_PFNMAP VMA a PFN equal to
+    ``vm_pgoff + ((addr - vm_start) >> PAGE_SHIFT)`` is the original remapped frame;
+    any other PFN in a COW mapping is a normal (CoWed anon) page.  On x86-64 the kernel
+    tests pte_special() instead; both give the same answer while pgoff stays linear.
+    O(1).
+    """
+    if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+        if vma.vm_flags & VM_MIXEDMAP:
+            return pte.folio
+        off = (addr - vma.vm_start) >> PAGE_SHIFT
+        if pte.pfn == vma.vm_pgoff + off:
+            return None
+        if not is_cow_mapping(vma.vm_flags):
+            return None
+    if pte.pfn == ZERO_PFN:
+        return None
+    return pte.folio
+
+
+def rmap_candidates(folio):
+    """``(vma, addr)`` for every VMA the interval tree yields for ``folio->index``.
+
+    Model of rmap_walk_anon() / __rmap_walk_file() before the PTE check: an anon folio
+    walks ``folio_anon_vma(folio)->rb_root``, a file folio its mapping's ``i_mmap``.
+    O(log n + k).
+    """
+    m = folio.mapping
+    idx, last = folio.index, folio.index + folio.nr_pages - 1
+    if isinstance(m, AnonVMA):
+        vmas = (avc.vma for avc in m.rb_root.query(idx, last))
+    elif isinstance(m, AddressSpace):
+        vmas = m.i_mmap.query(idx, last)
+    else:
+        return []
+    out = []
+    for vma in vmas:
+        addr = vma_address(vma, idx, folio.nr_pages)
+        if addr < 0:
+            raise AssertionError(f"rmap_walk: {vma.id} in the tree but vma_address() "
+                                 f"is -EFAULT for index {idx:#x}")
+        out.append((vma, addr))
+    return out
+
+
+def rmap_walk(folio):
+    """``(vma, addr)`` for every mapping of ``folio`` (candidates whose PTE maps it).
+
+    Model of mm/rmap.c: rmap_walk() with a page_vma_mapped_walk() check. O(log n + k).
+    """
+    return [(vma, addr) for vma, addr in rmap_candidates(folio)
+            if (pte := vma.vm_mm.pgtable.get(addr)) is not None and pte.folio is folio]

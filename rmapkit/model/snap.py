@@ -1,0 +1,115 @@
+"""Build a ``rmapkit.snapshot.Snapshot`` from the model (what the renderers read).
+
+The model's twin of task_mmu.c's maps/smaps/pagemap and of /proc/kpageflags and
+/proc/kpagecount, plus what only the model can see (anon_vmas, avcs, folio->index).
+O(n + p) for n VMAs and p pages in the window.
+"""
+
+from ..snapshot import (AddressSpaceView, AnonVMAView, AVCView, FolioView, PageView,
+                        ProcessView, Snapshot, VMAView, number_frames)
+from .rmap import vm_normal_page
+from .vma import PAGE_SHIFT, PAGE_SIZE
+from .vmflags import perms_string, smaps_vmflags
+
+__all__ = ["build_snapshot"]
+
+
+def _vma_view(v):
+    f = v.vm_file
+    return VMAView(
+        vm_start=v.vm_start, vm_end=v.vm_end, perms=perms_string(v.vm_flags),
+        offset=(v.vm_pgoff << PAGE_SHIFT) if f is not None else 0,
+        name=f.name if f is not None else "", vm_flags=smaps_vmflags(v.vm_flags),
+        vm_pgoff=v.vm_pgoff, id=v.id, anon_vma=getattr(v.anon_vma, "label", None),
+        anon_vma_chain=tuple(avc.anon_vma.label for avc in v.anon_vma_chain),
+        file=getattr(f, "label", None))
+
+
+def _page_fields(vma, addr, pte):
+    """What pagemap + kpageflags + kpagecount say about one present PTE."""
+    folio = vm_normal_page(vma, addr, pte)
+    if pte.folio is not None and pte.folio.is_zero_page:
+        return dict(frame_key="zero", pfn=pte.pfn, anon=False, zero_page=True,
+                    exclusive=False, mapcount=0, pfnmap=False, index=None, mapping=None,
+                    folio="zero", anon_exclusive=None)
+    if folio is None:                     # a raw PFN from remap_pfn_range()
+        return dict(frame_key=("pfn", pte.pfn), pfn=pte.pfn, anon=False, zero_page=False,
+                    exclusive=False, mapcount=None, pfnmap=True, index=None, mapping=None,
+                    folio=None, anon_exclusive=None)
+    return dict(frame_key=folio.pfn, pfn=folio.pfn, anon=folio.anon, zero_page=False,
+                exclusive=folio.mapcount == 1, mapcount=folio.mapcount, pfnmap=False,
+                index=folio.index, mapping=getattr(folio.mapping, "label", None),
+                folio=folio.label, anon_exclusive=folio.anon_exclusive if folio.anon else None)
+
+
+def build_snapshot(kernel, window=None, processes=None):
+    """Snapshot of ``processes`` (default: all, in spawn order), limited to ``window``."""
+    procs = list(kernel.processes.values()) if processes is None else list(processes)
+    lo, hi = window if window is not None else (0, 1 << 64)
+    raw = []
+    folios, avs, spaces = {}, {}, {}
+    for p in procs:
+        mm = p.mm
+        vmas = [v for v in mm.vmas if v.vm_end > lo and v.vm_start < hi]
+        pages = []
+        for v in vmas:
+            for avc in v.anon_vma_chain:
+                avs[avc.anon_vma.label] = avc.anon_vma
+            if v.vm_file is not None:
+                spaces[v.vm_file.f_mapping.label] = v.vm_file.f_mapping
+            a = max(v.vm_start, lo)
+            stop = min(v.vm_end, hi)
+            while a < stop:
+                pte = mm.pgtable.get(a)
+                if pte is None:
+                    pages.append((a, None))
+                else:
+                    fields = _page_fields(v, a, pte)
+                    folio = vm_normal_page(v, a, pte)
+                    if folio is not None:
+                        folios[folio.pfn] = folio
+                    pages.append((a, fields))
+                a += PAGE_SIZE
+        raw.append((p, vmas, pages))
+    keys = [f["frame_key"] if f else None for _, _, pages in raw for _, f in pages]
+    labels = iter(number_frames(keys))
+    pviews = []
+    for p, vmas, pages in raw:
+        pv = []
+        for a, f in pages:
+            lab = next(labels)
+            if f is None:
+                pv.append(PageView(addr=a, present=False))
+                continue
+            pv.append(PageView(addr=a, present=True, frame=lab, pfn=f["pfn"], anon=f["anon"],
+                               zero_page=f["zero_page"], exclusive=f["exclusive"],
+                               mapcount=f["mapcount"], pfnmap=f["pfnmap"], index=f["index"],
+                               mapping=f["mapping"], folio=f["folio"],
+                               anon_exclusive=f["anon_exclusive"]))
+        pviews.append(ProcessView(name=p.name, vmas=tuple(_vma_view(v) for v in vmas),
+                                  pages=tuple(pv)))
+    for m in spaces.values():
+        for f in m.pages.values():
+            folios[f.pfn] = f
+    order = {lab: i for i, lab in enumerate(kernel.anon_vmas)}
+    av_views = tuple(
+        AnonVMAView(label=av.label, root=av.root.label, parent=av.parent.label,
+                    num_children=av.num_children, num_active_vmas=av.num_active_vmas,
+                    refcount=av.refcount,
+                    avcs=tuple(AVCView(process=avc.vma.vm_mm.owner.name, vma=avc.vma.id,
+                                       anon_vma=av.label, start_pgoff=s, last_pgoff=l)
+                               for s, l, avc in av.rb_root.items()))
+        for av in sorted(avs.values(), key=lambda a: order.get(a.label, 1 << 30)))
+    f_views = tuple(
+        FolioView(label=f.label, pfn=f.pfn, nr_pages=f.nr_pages, index=f.index,
+                  mapping=getattr(f.mapping, "label", None), anon=f.anon,
+                  mapcount=f.mapcount, anon_exclusive=(f.anon_exclusive,))
+        for _, f in sorted(folios.items()))
+    s_views = tuple(
+        AddressSpaceView(label=m.label, name=m.host.path,
+                         i_mmap=tuple((v.vm_mm.owner.name, v.id, s, l)
+                                      for s, l, v in m.i_mmap.items()),
+                         pages=tuple((i, m.pages[i].label) for i in sorted(m.pages)))
+        for _, m in sorted(spaces.items()))
+    return Snapshot(source="model", processes=tuple(pviews), window=window,
+                    anon_vmas=av_views, folios=f_views, address_spaces=s_views)

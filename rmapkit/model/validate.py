@@ -1,0 +1,125 @@
+"""Every invariant of the model, checked at once, with messages naming object and field.
+
+Mirrors the kernel's own self-checks: mm/vma.c: validate_mm(), mm/interval_tree.c:
+anon_vma_interval_tree_verify(), mm/rmap.c: __page_check_anon_rmap() and the WARNs of
+unlink_anon_vmas(), plus the rmap completeness check that rmap_walk() finds every
+mapping.  O(n c log n + p) — a debugging aid, run after every step in the tests.
+"""
+
+from ..errors import ValidationError
+from .rmap import rmap_walk, vm_normal_page
+from .vma import PAGE_SIZE, linear_page_index
+
+__all__ = ["validate_kernel"]
+
+
+def _fail(msg):
+    raise ValidationError(msg)
+
+
+def _validate_mm(p):
+    mm = p.mm
+    vmas = mm.vmas
+    if len(vmas) != mm.map_count:
+        _fail(f"{p.name}: map_count {mm.map_count} but {len(vmas)} VMAs in the tree")
+    prev = None
+    for v in vmas:
+        tag = f"{p.name}:{v.id} [{v.vm_start:#x}, {v.vm_end:#x})"
+        if v.vm_start >= v.vm_end or v.vm_start % PAGE_SIZE or v.vm_end % PAGE_SIZE:
+            _fail(f"{tag}: empty or unaligned")
+        if prev is not None and prev.vm_end > v.vm_start:
+            _fail(f"{tag}: overlaps {prev.id}")
+        if v.vm_mm is not mm:
+            _fail(f"{tag}: vm_mm is another mm")
+        if (v.anon_vma is None) != (not v.anon_vma_chain):
+            _fail(f"{tag}: anon_vma is {getattr(v.anon_vma, 'label', None)} but chain has "
+                  f"{len(v.anon_vma_chain)} avcs")
+        if v.anon_vma is not None:
+            own = [c for c in v.anon_vma_chain if c.anon_vma is v.anon_vma]
+            if len(own) != 1:
+                _fail(f"{tag}: {len(own)} avcs link it to its own anon_vma {v.anon_vma.label}")
+        key = (v.vm_pgoff, v.vm_pgoff + v.pages - 1)
+        for c in v.anon_vma_chain:
+            if c.vma is not v:
+                _fail(f"{tag}: avc in its chain belongs to {c.vma.id}")
+            av = c.anon_vma
+            if av.freed:
+                _fail(f"{tag}: avc points at freed {av.label}")
+            if c not in av.rb_root:
+                _fail(f"avc({v.id}, {av.label}) missing from {av.label}'s tree")
+            if av.rb_root.key(c) != key:
+                s, l = av.rb_root.key(c)
+                _fail(f"avc({v.id} [{v.vm_start:#x},{v.vm_end:#x}), {av.label}) keyed "
+                      f"[{s:#x},{l:#x}], VMA range [{key[0]:#x},{key[1]:#x}]")
+            if v.anon_vma is not None and av.root is not v.anon_vma.root:
+                _fail(f"{tag}: avc to {av.label} of another root than {v.anon_vma.label}")
+        if v.vm_file is not None:
+            m = v.vm_file.f_mapping
+            if v not in m.i_mmap or m.i_mmap.key(v) != key:
+                _fail(f"{tag}: not in {m.label}'s i_mmap with key {key}")
+        for a, pte in mm.ptes_in(v.vm_start, v.vm_end):
+            folio = vm_normal_page(v, a, pte)
+            if folio is None or not folio.anon:
+                continue
+            if folio.mapping is None or folio.mapping.freed:
+                _fail(f"{tag}: page {a:#x} maps {folio.label} whose anon_vma is gone")
+            if v.anon_vma is None or folio.mapping.root is not v.anon_vma.root:
+                _fail(f"{tag}: page {a:#x}: {folio.label}'s anon_vma {folio.mapping.label} "
+                      f"has another root than the VMA's")
+            if folio.index != linear_page_index(v, a):
+                _fail(f"{tag}: page {a:#x}: {folio.label}.index {folio.index:#x} != "
+                      f"linear_page_index {linear_page_index(v, a):#x}")
+        prev = v
+    # No PTE outside a VMA.
+    for a in mm.pgtable:
+        v = mm.vma_lookup(a)
+        if v is None:
+            _fail(f"{p.name}: PTE at {a:#x} outside every VMA")
+
+
+def validate_kernel(k):
+    """Raise ValidationError on the first broken invariant of ``k``."""
+    for p in k.processes.values():
+        _validate_mm(p)
+    # anon_vma counters and tree/VMA agreement.
+    active, children = {}, {}
+    for p in k.processes.values():
+        for v in p.mm.vmas:
+            if v.anon_vma is not None:
+                active[v.anon_vma] = active.get(v.anon_vma, 0) + 1
+    for av in k.anon_vmas.values():
+        if av.parent is not av or True:
+            children[av.parent] = children.get(av.parent, 0) + 1
+    for av in k.anon_vmas.values():
+        if av.freed:
+            _fail(f"{av.label}: freed but still registered")
+        if not av.rb_root:
+            _fail(f"{av.label}: lives with an empty interval tree")
+        if av.num_active_vmas != active.get(av, 0):
+            _fail(f"{av.label}: num_active_vmas {av.num_active_vmas}, "
+                  f"{active.get(av, 0)} VMAs point at it")
+        if av.num_children != children.get(av, 0):
+            _fail(f"{av.label}: num_children {av.num_children}, counted {children.get(av, 0)}")
+        if av.root.root is not av.root or av.parent.root is not av.root:
+            _fail(f"{av.label}: root/parent inconsistent (root {av.root.label}, "
+                  f"parent {av.parent.label})")
+        for c in av.rb_root:
+            if c not in c.vma.anon_vma_chain:
+                _fail(f"{av.label}: avc of {c.vma.id} not in that VMA's chain")
+    # rmap completeness: every mapping of every folio is found by rmap_walk().
+    seen = {}
+    for p in k.processes.values():
+        mm = p.mm
+        for v in mm.vmas:
+            for a, pte in mm.ptes_in(v.vm_start, v.vm_end):
+                folio = vm_normal_page(v, a, pte)
+                if folio is not None:
+                    seen.setdefault(folio, []).append((v, a))
+    for folio, maps in seen.items():
+        if folio.mapcount != len(maps):
+            _fail(f"{folio.label}: mapcount {folio.mapcount}, mapped {len(maps)} times")
+        found = {(v.id, a) for v, a in rmap_walk(folio)}
+        for v, a in maps:
+            if (v.id, a) not in found:
+                _fail(f"rmap_walk({folio.label}, index {folio.index:#x}) misses "
+                      f"{v.vm_mm.owner.name}:{v.id} at {a:#x}")

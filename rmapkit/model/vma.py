@@ -1,0 +1,129 @@
+"""struct vm_area_struct and the page-offset arithmetic rmap relies on.
+
+Mirrors include/linux/mm_types.h (struct vm_area_struct), include/linux/pagemap.h:
+linear_page_index(), mm/internal.h: vma_address(), include/linux/mm.h: vma_set_range(),
+vma_is_anonymous(), and mm/vma.c's anon_vma_interval_tree_pre/post_update_vma().
+"""
+
+from ..errors import ValidationError
+from .anon_vma import avc_insert, avc_remove
+from .vmflags import flag_names
+
+__all__ = ["VMA", "linear_page_index", "vma_address", "vma_set_range", "PAGE_SHIFT",
+           "PAGE_SIZE"]
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+EFAULT = -14
+
+
+class VMA:
+    """struct vm_area_struct: ``[vm_start, vm_end)``, ``vm_pgoff``, ``vm_flags``, links.
+
+    ``vm_start``, ``vm_end`` and ``vm_pgoff`` are read-only: they are keys of the VMA tree,
+    of ``i_mmap`` and of every avc, so they change only through the syscalls.
+    """
+
+    _KEYS = ("vm_start", "vm_end", "vm_pgoff")
+
+    def __init__(self, mm, start, end, pgoff, flags, file=None, vm_ops=None):
+        d = self.__dict__
+        d["vm_mm"] = mm
+        d["_vm_start"], d["_vm_end"], d["_vm_pgoff"] = start, end, pgoff
+        d["vm_flags"] = flags
+        d["vm_file"] = file
+        d["vm_ops"] = vm_ops               # None: anonymous (vma_is_anonymous())
+        d["anon_vma"] = None
+        d["anon_vma_chain"] = []           # AnonVMAChain, newest first (same_vma list)
+        d["id"] = f"vma{mm.kernel._next_vma}"
+        mm.kernel._next_vma += 1
+
+    vm_start = property(lambda self: self._vm_start)
+    vm_end = property(lambda self: self._vm_end)
+    vm_pgoff = property(lambda self: self._vm_pgoff)
+
+    def __setattr__(self, name, value):
+        if name in self._KEYS:
+            raise AttributeError(f"{name} is a tree key: change it with mmap()/munmap()/"
+                                 "mprotect()/mremap(), not by assignment")
+        self.__dict__[name] = value
+
+    @property
+    def pages(self):
+        """vma_pages(). O(1)."""
+        return (self._vm_end - self._vm_start) >> PAGE_SHIFT
+
+    def is_anonymous(self):
+        """vma_is_anonymous(): no vm_ops (includes private /dev/zero). O(1)."""
+        return self.vm_ops is None
+
+    def __repr__(self):
+        return (f"<VMA {self.id} [{self._vm_start:#x}, {self._vm_end:#x}) "
+                f"pgoff={self._vm_pgoff:#x} {flag_names(self.vm_flags)} "
+                f"anon_vma={getattr(self.anon_vma, 'label', None)}>")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from ..render.display import mimebundle
+        mm = self.vm_mm
+        return mimebundle(mm.kernel.snapshot(processes=[mm.owner]), focus=self.id)
+
+
+def linear_page_index(vma, addr):
+    """The page offset of ``addr`` in ``vma``'s (possibly virtual anon) file.
+
+    Model of include/linux/pagemap.h: linear_page_index() (v6.18); no range check, as in C.
+    O(1).
+
+    >>> from rmapkit import Kernel
+    >>> from rmapkit.uapi import *
+    >>> p = Kernel().spawn()
+    >>> a = p.mmap(0x7f0000000000, 3 * 4096, PROT_READ | PROT_WRITE,
+    ...            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    >>> vma = p.mm.find_vma(a)
+    >>> hex(vma.vm_pgoff), hex(linear_page_index(vma, a + 2 * 4096))
+    ('0x7f0000000', '0x7f0000002')
+    """
+    return ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+
+
+def vma_address(vma, pgoff, nr_pages=1):
+    """The user address of page offset ``pgoff`` in ``vma``, or -EFAULT.
+
+    Model of mm/internal.h: vma_address() (v6.18). O(1).
+    """
+    start = vma.vm_pgoff
+    if pgoff >= start:
+        addr = vma.vm_start + ((pgoff - start) << PAGE_SHIFT)
+        return addr if vma.vm_start <= addr < vma.vm_end else EFAULT
+    if pgoff + nr_pages - 1 >= start:
+        return vma.vm_start
+    return EFAULT
+
+
+def vma_set_range(vma, start, end, pgoff):
+    """Change a VMA's range and pgoff, re-keying the VMA tree, i_mmap and every avc.
+
+    Model of include/linux/mm.h: vma_set_range() wrapped in mm/vma.c's vma_prepare() /
+    vma_complete() (anon_vma_interval_tree_pre_update_vma() and _post_update_vma()).
+    O(c log n) for c avcs.
+    """
+    if start >= end or start & (PAGE_SIZE - 1) or end & (PAGE_SIZE - 1):
+        raise ValidationError(f"vma_set_range({vma.id}): bad range [{start:#x}, {end:#x})")
+    mm = vma.vm_mm
+    linked = vma in mm._tree_members
+    if linked:
+        mm._tree_remove(vma)
+    for avc in vma.anon_vma_chain:
+        avc_remove(avc)
+    mapping = vma.vm_file.f_mapping if vma.vm_file is not None else None
+    in_i_mmap = mapping is not None and vma in mapping.i_mmap
+    if in_i_mmap:
+        mapping.i_mmap.remove(vma)
+    d = vma.__dict__
+    d["_vm_start"], d["_vm_end"], d["_vm_pgoff"] = start, end, pgoff
+    if in_i_mmap:
+        mapping.i_mmap.insert(vma, pgoff, pgoff + vma.pages - 1)
+    for avc in vma.anon_vma_chain:
+        avc_insert(avc)
+    if linked:
+        mm._tree_add(vma)
