@@ -44,9 +44,6 @@ class Folio:
         m = getattr(self.mapping, "label", None)
         return f"<Folio {self.label} pfn={self.pfn:#x} index={self.index:#x} mapping={m}>"
 
-    def __setattr__(self, name, value):
-        object.__setattr__(self, name, value)
-
     def _repr_mimebundle_(self, include=None, exclude=None):
         from ..render.display import mimebundle
         return mimebundle(self._kernel_snapshot(), focus=self.label)
