@@ -1,6 +1,6 @@
 """The running kernel as an oracle: run programs of syscalls in real, disposable processes.
 
-Each batch of programs runs in a fresh ``python -m rmapkit.live.child`` (its own session);
+Each batch of programs runs in a fresh driver, rmapkit.live.child (its own session);
 each program there gets fresh forked processes.  A crash, hang or SIGSEGV in them never
 reaches the caller: the batch has a time limit, and the whole process group is killed when
 it runs out.  Results come back as plain dicts with rmapkit.snapshot.Snapshot objects.
@@ -55,21 +55,22 @@ def available():
     return False, "; ".join(f"{k}: {v}" for k, v in sorted(why.items()))
 
 
+# The driver is started with a bare stand-in for the rmapkit package, so that running it
+# never executes rmapkit/__init__.py (which imports the model): the live side stays
+# independent of the model, and the driver starts faster.
+_BOOT = ("import sys, types; m = types.ModuleType('rmapkit'); m.__path__ = [{pkg!r}]; "
+         "sys.modules['rmapkit'] = m; from rmapkit.live.child import main; main()")
+
+
 def _driver_cmd():
-    return [sys.executable, "-m", "rmapkit.live.child"]
-
-
-def _env():
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [sys.executable, "-c", _BOOT.format(pkg=pkg)]
 
 
 def _run_batch(programs, timeout):
     """Run programs in one driver; return (results so far, error or None)."""
     proc = subprocess.Popen(_driver_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, env=_env())
+                            stderr=subprocess.PIPE, start_new_session=True)
     data = json.dumps({"programs": programs}).encode()
     error = None
     try:

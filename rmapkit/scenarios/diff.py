@@ -54,7 +54,7 @@ class Diff:
         if self.note:
             out.append(self.note)
         if not self.differences:
-            if self.model is not None or self.live is not None:
+            if self.model is not None and self.live is not None:
                 out.append("model and kernel agree on everything compared")
         else:
             where = f" after op {self.step + 1} `{self.op}`" if self.step is not None else ""

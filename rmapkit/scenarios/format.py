@@ -22,7 +22,8 @@ Lines
 ``model-only REASON``             the live kernel cannot run this scenario (REASON says why)
 ``PROC: OP ARGS...``              an op run by process PROC (``P0`` exists at the start)
 ``expect ERRNO``                  the op above must fail with ERRNO (``EEXIST``, ``EFAULT``,
-                                  ...; ``SIGSEGV`` for a read/write the kernel refuses)
+                                  ...; ``SIGSEGV`` for a read/write the kernel refuses
+                                  with SIGSEGV or SIGBUS: the two are not told apart)
 
 Ops (PAGE and N are page numbers / counts inside the window)
 ------------------------------------------------------------

@@ -161,6 +161,8 @@ class _Parser:
 
     def outcome(self, word):
         w = word.upper()
+        if w == "SIGBUS":           # the live side cannot tell SIGBUS from SIGSEGV
+            w = "SIGSEGV"
         if w not in OUTCOME_NAMES:
             self.fail(f"unknown errno {word!r} (use a name like EINVAL, ENOMEM, EEXIST, "
                       "EFAULT, or SIGSEGV for a refused read/write)")

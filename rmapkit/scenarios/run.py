@@ -113,7 +113,7 @@ def run_model(sc, strict=True, steps=True, validate=False):
     for name, pages in sc.files:
         k.create_file(f"{FILES_DIR}/{name}", pages * PAGE)
     for name, pages, pfn in sc.devices:
-        k.create_device(f"{FILES_DIR}/{name}", pages * PAGE, pfn)
+        k.create_device(f"{FILES_DIR}/{name}", pfn, pages)
     p0 = k.spawn()
     res.procs = {"P0": p0}
     fds = {"P0": {}}
@@ -126,7 +126,7 @@ def run_model(sc, strict=True, steps=True, validate=False):
             outcome = None
         except OSError as e:
             outcome, ret = errno.errorcode.get(e.errno, str(e.errno)), None
-        except SegmentationFault as e:
+        except SegmentationFault as e:          # BusError (SIGBUS) included
             outcome, ret = SIGSEGV, getattr(e, "addr", None)
         except Exception as e:                  # a model bug: report it, do not go on
             res.error = (f"line {op.line}: `{op.text}`: the model raised "
