@@ -273,7 +273,8 @@ def do_mprotect(proc, start, length, prot):
         tmp = min(vma.vm_end, end)
         vma = _mprotect_fixup(mm, vma, prev, nstart, tmp, newflags, call)
         prev = vma
-        nstart = tmp
+        # The iterator now ends where the (possibly merged) VMA ends: vma_iter_end().
+        nstart = vma.vm_end
         if nstart >= end:
             return 0
         vma = mm.vma_next(vma)

@@ -111,6 +111,11 @@ def _mremap_to(proc, vma, addr, old_len, new_len, flags, new_addr):
     if old_len > new_len:
         do_munmap(proc, addr + new_len, old_len - new_len)
         old_len = new_len
+    # The unmaps may have split or freed the struct we were given: look it up again,
+    # as mremap_to() does after vrm_set_new_addr()/munmap (vmi_needs_invalidate).
+    vma = mm.vma_lookup(addr)
+    if vma is None:
+        raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
     if not flags & MREMAP_FIXED:
         dest = mm.get_unmapped_area(vma.vm_file, new_addr, new_len, 0, 0, False)
         if dest is None:
@@ -119,27 +124,42 @@ def _mremap_to(proc, vma, addr, old_len, new_len, flags, new_addr):
     return _move_vma(vma, addr, old_len, new_len, new_addr, flags)
 
 
+def _vma_multi_allowed(vma):
+    """mm/mremap.c: vma_multi_allowed(): anon, shmem and plain files may move in batches;
+    a file whose f_op has its own get_unmapped_area (/dev/zero, devices) may not."""
+    return vma.vm_file is None or vma.vm_ops not in ("zero", "pfn") and \
+        vma.vm_file.inode.kind not in ("zero", "pfn")
+
+
 def _remap_move(proc, addr, length, new_addr, flags):
-    """mm/mremap.c: remap_move() (6.17+): a same-size FIXED move of every VMA in range."""
+    """A same-size MREMAP_FIXED move of every VMA in ``[addr, addr+length)``.
+
+    Model of mm/mremap.c: remap_move() (6.17+): no gap may open the range, gaps between
+    (and after) VMAs are kept at the destination; each piece is checked and moved in
+    turn, so a failure on a later piece leaves the earlier ones moved, as in the kernel.
+    O(k c log n).
+    """
     mm = proc.mm
     end = addr + length
-    vmas = mm.vmas_in(addr, end)
-    if not vmas or vmas[0].vm_start > addr:
+    pos, seen, res, last_end, target = addr, False, None, 0, new_addr
+    while True:
+        vma = mm.find_vma(pos)
+        if vma is None or vma.vm_start >= end:
+            break
+        if not seen and addr < vma.vm_start:
+            raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
+        s, e = max(vma.vm_start, pos), min(end, vma.vm_end)
+        offset = vma.vm_start - last_end if seen else 0
+        last_end = vma.vm_end
+        if not _vma_multi_allowed(vma) and (seen or vma.vm_end < end):
+            raise _err(errno.EFAULT, f"{vma.id} cannot be moved together with other VMAs")
+        _check_prep_vma(vma, s, e - s, e - s, flags, True)
+        r = _mremap_to(proc, vma, s, e - s, e - s, flags, target + offset)
+        if not seen:
+            res = r
+        seen, target, pos = True, r + (e - s), e
+    if not seen:
         raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
-    pieces = [(max(v.vm_start, addr), min(end, v.vm_end)) for v in vmas]
-    if len(pieces) == 1:
-        vma = vmas[0]
-        _check_prep_vma(vma, addr, length, length, flags, True)
-        return _mremap_to(proc, vma, addr, length, length, flags, new_addr)
-    # Check every piece first (the kernel may stop half way only on transient failures).
-    for v, (s, e) in zip(vmas, pieces):
-        _check_prep_vma(v, s, e - s, e - s, flags, True)
-    res = None
-    for s, e in pieces:
-        v = mm.vma_lookup(s)
-        dest = new_addr + (s - addr)
-        r = _mremap_to(proc, v, s, e - s, e - s, flags, dest)
-        res = r if res is None else res
     return res
 
 
