@@ -25,7 +25,7 @@ def test_split_after_object_graph():
             ("vma1", "folio1"), ("vma2", "folio3")} == edge_set(edges)
     assert nodes["vma1"]["label"] == "vma1 rw-p\n[0x10000, 0x11000)\nvm_pgoff 0x10"
     assert nodes["vma2"]["label"] == "vma2 rw-p\n[0x12000, 0x13000)\nvm_pgoff 0x12"
-    assert nodes["avc:vma2:av1"]["label"] == "avc\n[0x12, 0x12]"
+    assert nodes["avc:vma2:av1"]["label"] == "avc -> av1\n[0x12, 0x12]"
     assert nodes["folio3"]["label"] == "folio3\nindex 0x12\nmapping av1"
     assert nodes["av1"]["label"].startswith("anon_vma av1\nroot\n")
     mapping = [e for e in edges if e[:2] == ("av1", "folio3")][0][2]

@@ -55,7 +55,7 @@ def _inside(a, b) -> bool:
 def _vma_changes(proc, before, after) -> list[Change]:
     B = {vma_key(proc, v): v for v in before}
     A = {vma_key(proc, v): v for v in after}
-    out, moved_src = [], {}
+    out, moved_src, split_src = [], {}, {}
     for k in B.keys() & A.keys():
         b, a = B[k], A[k]
         what = []
@@ -74,8 +74,9 @@ def _vma_changes(proc, before, after) -> list[Change]:
     gone = [k for k in B if k not in A]
     for k in (k for k in A if k not in B):
         a = A[k]
-        src = next((s for s in B if s in A and _inside(a, B[s])), None)
+        src = next((s for s in B if _inside(a, B[s]) and _linear(a, B[s])), None)
         if src is not None:
+            split_src.setdefault(src, []).append(k)
             out.append(Change("split", k, f"{proc} {k} {_rng(a)} vm_pgoff {hx(vma_pgoff(a))} "
                               f"was split off {src}", src))
             continue
@@ -98,6 +99,11 @@ def _vma_changes(proc, before, after) -> list[Change]:
         into = next((t for t in A if _inside(b, A[t])), None)
         if into is not None:
             out.append(Change("merged", k, f"{proc} {k} {_rng(b)} was merged into {into}", into))
+        elif k in split_src:
+            rest = f"; the rest moved to {moved_src[k]}" if k in moved_src else ""
+            out.append(Change("freed", k, f"{proc} {k} {_rng(b)} was split, leaving "
+                              f"{', '.join(split_src[k])}{rest}; the struct itself was freed",
+                              split_src[k][0]))
         elif k in moved_src:
             out.append(Change("freed", k, f"{proc} {k} {_rng(b)} was freed after the move to "
                               f"{moved_src[k]}", moved_src[k]))
@@ -105,6 +111,11 @@ def _vma_changes(proc, before, after) -> list[Change]:
             out.append(Change("freed", k, f"{proc} {k} {_rng(b)} was unmapped and freed"))
     order = {k: i for i, k in enumerate(list(B) + [k for k in A if k not in B])}
     return sorted(out, key=lambda c: order[c.obj])
+
+
+def _linear(a, b) -> bool:
+    """Is ``a``'s vm_pgoff where a split of ``b`` would put it (``__split_vma()``)?"""
+    return vma_pgoff(a) == vma_pgoff(b) + ((a.vm_start - b.vm_start) >> 12)
 
 
 def _move_source(a, B, gone):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -34,7 +33,7 @@ from rmapkit.render.dot import alt_text, to_dot
 from rmapkit.render.maps import to_maps
 from rmapkit.render.views import address_space_dot, interval_tree_dot
 
-__all__ = ["svg_backend", "to_svg", "to_pdf", "mimebundle", "view_dot", "view_text",
+__all__ = ["svg_backend", "graphviz_version", "to_svg", "to_pdf", "mimebundle", "view_dot", "view_text",
            "NOTICE", "VIEWS"]
 
 NOTICE = ("Graphviz is not available (apt-get install graphviz, or pip install "
@@ -60,10 +59,22 @@ def svg_backend() -> str | None:
     return None
 
 
+def graphviz_version() -> str | None:
+    """The ``dot`` executable's version (``"2.43.0"``), or ``None`` without one."""
+    exe = shutil.which("dot")
+    if not exe:
+        return None
+    try:
+        res = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=TIMEOUT)
+    except Exception:
+        return None
+    m = re.search(r"version (\S+)", res.stderr + res.stdout)
+    return m.group(1) if m else None
+
+
 def _run_dot(dot_text: str, fmt: str) -> bytes:
-    env = dict(os.environ, SOURCE_DATE_EPOCH="0")    # cairo: no creation date in the PDF
     res = subprocess.run([shutil.which("dot"), f"-T{fmt}"], input=dot_text.encode(),
-                         capture_output=True, timeout=TIMEOUT, env=env)
+                         capture_output=True, timeout=TIMEOUT)
     if res.returncode != 0:
         raise RuntimeError(res.stderr.decode(errors="replace").strip() or "dot failed")
     return res.stdout
@@ -130,9 +141,12 @@ def to_pdf(dot_text: str) -> bytes | None:
     if not shutil.which("dot"):
         return None
     try:
-        return _run_dot(dot_text, "pdf")
+        pdf = _run_dot(dot_text, "pdf")
     except Exception:
         return None
+    # cairo stamps the time; overwrite it with a fixed date of the same length so that the
+    # cross-reference offsets stay valid and the bytes depend only on the input.
+    return re.sub(rb"/CreationDate \(D:\d{14}", b"/CreationDate (D:19700101000000", pdf)
 
 
 def _process_of(snap, focus):

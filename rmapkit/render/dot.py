@@ -145,7 +145,8 @@ def graph_body(scene: Scene, prefix: str = "", status=None) -> list[str]:
         out.append("  }")
     for avc in scene.avcs:
         k = f"avc:{avc.vma}:{avc.anon_vma}"
-        out.append(node(prefix + k, f"avc\n[{hx(avc.start_pgoff)}, {hx(avc.last_pgoff)}]",
+        out.append(node(prefix + k, f"avc -> {avc.anon_vma}\n[{hx(avc.start_pgoff)}, "
+                        f"{hx(avc.last_pgoff)}]",
                         role(k, "avc"), highlight=k in hl))
         out.append(edge(prefix + avc.vma, prefix + k))
         out.append(edge(prefix + k, prefix + avc.anon_vma))

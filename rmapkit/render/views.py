@@ -289,7 +289,7 @@ def interval_tree_dot(snap: Snapshot, anon_vma: str | None = None, index: int | 
                         for a in av.avcs)]
     if index is not None:
         last = index + nr_pages - 1
-        sent.append(f"rmap_walk_anon() for pgoff [{hx(index)}, {hx(last)}] visits the avcs "
+        sent.append(f"rmap_walk_anon() for pgoff [{hx(index)}, {hx(last)}] looks at every avc "
                     "whose range contains it")
         for avc, hit, addr in walk:
             if hit:
