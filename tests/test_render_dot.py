@@ -204,7 +204,8 @@ def test_diff_of_the_split():
     nodes, edges = parse_dot(diff_dot(split_before(), split_after(), op="munmap"))
     assert nodes["after:vma2"]["fillcolor"] == PALETTE["created"][0]
     assert nodes["before:folio2"]["fillcolor"] == PALETTE["freed"][0]
-    assert nodes["before:vma1"]["fillcolor"] == PALETTE["changed"][0]
+    assert nodes["before:vma1"]["fillcolor"] == PALETTE["vma"][0]
+    assert nodes["before:vma1"]["color"] == "#d9480f" and nodes["after:av1"]["penwidth"] == "2.5"
     cross = {(a, b): x["label"] for a, b, x in edges if a.startswith("before:")
              and b.startswith("after:")}
     assert cross == {("before:vma1", "after:vma1"): "same struct",

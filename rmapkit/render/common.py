@@ -57,7 +57,7 @@ PALETTE = {
     "skipped": ("#dddddd", "#444444"),
     "created": ("#a7f0b5", "#062b10"),
     "freed": ("#ffc2c2", "#4a0000"),
-    "changed": ("#ffd8a8", "#3d1f00"),
+    "changed": ("#ffd43b", "#3d2e00"),
 }
 LINE = "#808080"                    # edges, borders, captions: visible on white and on black
 HIGHLIGHT = "#e0301e"

@@ -37,6 +37,7 @@ __all__ = ["to_dot", "alt_text", "graph_body", "header", "q", "node", "edge", "p
            "scene_words"]
 
 FONT = "Helvetica"
+CHANGED = "#d9480f"                 # border of an object an operation changed
 
 
 def q(s) -> str:
@@ -58,6 +59,10 @@ def _attrs(**kw) -> str:
 
 def node(name: str, label: str, role: str, *, highlight=False, shape="box", **kw) -> str:
     """One node line with explicit fill and text colour for ``role`` (see PALETTE)."""
+    if role.startswith("changed:"):         # diff view: keep the kind's fill, mark the border
+        role = role.split(":", 1)[1]
+        kw.setdefault("color", CHANGED)
+        kw.setdefault("penwidth", "2.5")
     fill, text = PALETTE[role]
     style = kw.pop("style", "rounded,filled")
     return f"  {q(name)} " + _attrs(
@@ -129,7 +134,8 @@ def graph_body(scene: Scene, prefix: str = "", status=None) -> list[str]:
     out = []
 
     def role(name, default):
-        return status.get(name, default)
+        r = status.get(name, default)
+        return f"changed:{default}" if r == "changed" else r
 
     for proc, vmas in scene.processes:
         out.append(f"  subgraph {q('cluster_' + prefix + proc)} {{")
