@@ -132,3 +132,32 @@ def test_maps_text_is_the_kernel_format():
     assert out[1] == "00012000-00014000 r--s 00000000 00:00 0" + " " * 34 + "/tmp/data"
     extra = to_maps(split_after(), extra=True).splitlines()
     assert extra[1].endswith("  # vma2 vm_pgoff 0x12 anon_vma av1")
+
+
+def _live():
+    from rmapkit.snapshot import PageView, ProcessView, Snapshot, VMAView
+    anon = ("rd", "wr", "mr", "mw", "me", "ac")
+    vmas = (VMAView(0x10000, 0x12000, "rw-p", 0, "", anon),
+            VMAView(0x12000, 0x13000, "r--p", 0x3000, "/tmp/f", ("rd", "mr")))
+    pages = (PageView(0x10000, True, "f0", None, True, False, True, 1),
+             PageView(0x11000, False), PageView(0x12000, True, "f1", None, False, False, True, 1))
+    return Snapshot("live", (ProcessView("P0", vmas, pages),),
+                    unknown={"anon_vmas": "not visible", "vm_pgoff": "anon only"})
+
+
+def test_live_snapshots_render_with_unknowns_shown_as_such():
+    from rmapkit.render import address_space_dot, diff, to_dot
+    from rmapkit.render.display import view_text
+    snap = _live()
+    text = to_ascii(snap)
+    assert "| P0 rw-p" in text and "| vm_pgoff ?" in text and "| vm_pgoff 0x3" in text
+    assert "(anon_vmas and folios are not observable in a live snapshot)" in text
+    out = lines(address_space_ascii(snap))
+    assert out[1:4] == ["addr   012", "vma    AAB", "page   a-f"]
+    assert "A = P0@0x10000 [0x10000, 0x12000) rw-p vm_pgoff ?" in out
+    assert "(vm_pgoff of anonymous memory is not visible in a live snapshot)" in out
+    assert "virtual anon file" not in address_space_ascii(snap)
+    assert "vm_pgoff ?" in to_dot(snap) and "not visible in a live snapshot" in \
+        address_space_dot(snap)
+    assert view_text(snap, view="tree") == "(anon_vmas are not observable in a live snapshot)\n"
+    assert diff(snap, snap) == []

@@ -131,7 +131,7 @@ def _grid(n: int, width: int):
 
 
 def _vma_lines(proc, v):
-    lines = [f"{proc} {v.id or 'vma'} {v.perms}", f"[{v.vm_start:#x}, {v.vm_end:#x})",
+    lines = [" ".join(x for x in (proc, v.id, v.perms) if x), f"[{v.vm_start:#x}, {v.vm_end:#x})",
              f"vm_pgoff {hx(vma_pgoff(v))}"]
     if v.name:
         lines.append(v.name)

@@ -73,20 +73,27 @@ def vma_key(process: str, vma: VMAView) -> str:
     return vma.id if vma.id is not None else f"{process}@{vma.vm_start:#x}"
 
 
-def vma_pgoff(vma: VMAView) -> int:
-    """vm_pgoff: the model's value, or for live snapshots the maps offset in pages."""
-    return vma.vm_pgoff if vma.vm_pgoff is not None else vma.offset >> PAGE_SHIFT
+def vma_pgoff(vma: VMAView) -> int | None:
+    """vm_pgoff: the model's value; in a live snapshot the maps offset in pages for a file
+    mapping, and ``None`` (unknown) for anonymous memory, whose maps offset is always 0."""
+    if vma.vm_pgoff is not None:
+        return vma.vm_pgoff
+    if vma.offset or vma.name.startswith("/"):
+        return vma.offset >> PAGE_SHIFT
+    return None
 
 
 def linear_page_index(vma: VMAView, addr: int) -> int:
-    """include/linux/pagemap.h: linear_page_index(): ``((addr - vm_start) >> PS) + vm_pgoff``."""
-    return ((addr - vma.vm_start) >> PAGE_SHIFT) + vma_pgoff(vma)
+    """include/linux/pagemap.h: linear_page_index(): ``((addr - vm_start) >> PS) + vm_pgoff``
+    (``None`` when vm_pgoff is unknown)."""
+    start = vma_pgoff(vma)
+    return None if start is None else ((addr - vma.vm_start) >> PAGE_SHIFT) + start
 
 
 def vma_address(vma: VMAView, pgoff: int) -> int | None:
     """mm/internal.h: vma_address(vma, pgoff, 1); ``None`` where the kernel says -EFAULT."""
     start = vma_pgoff(vma)
-    if pgoff < start:
+    if start is None or pgoff < start:
         return None
     addr = vma.vm_start + ((pgoff - start) << PAGE_SHIFT)
     return addr if vma.vm_start <= addr < vma.vm_end else None
@@ -109,6 +116,8 @@ def page_state(page) -> str:
 
 def is_anon_file_vma(vma: VMAView) -> bool:
     """Does the VMA live in the 'virtual anon file' (anonymous, or has an anon_vma)?"""
+    if vma_pgoff(vma) is None:
+        return False
     if vma.anon_vma is not None:
         return True
     special = {"sh", "pf", "io", "mm"} & set(vma.vm_flags)
@@ -157,7 +166,7 @@ def rmap_walk_candidates(snap: Snapshot, anon_vma: str, index: int, nr_pages: in
         addr = None
         if hit:
             _, v = find_vma(snap, avc.vma)
-            if v is not None:
+            if v is not None and vma_pgoff(v) is not None:
                 addr = vma_address(v, max(index, vma_pgoff(v)))
         out.append((avc, hit, addr))
     return out

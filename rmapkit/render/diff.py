@@ -70,7 +70,8 @@ def _vma_changes(proc, before, after) -> list[Change]:
             what.append(f"anon_vma {b.anon_vma or 'none'} -> {a.anon_vma or 'none'}, "
                         f"{len(b.anon_vma_chain)} -> {len(a.anon_vma_chain)} avcs")
         if what:
-            out.append(Change("changed", k, f"{proc} {k} (same struct): " + "; ".join(what)))
+            same = "same struct" if b.id is not None else "same start address"
+            out.append(Change("changed", k, f"{proc} {k} ({same}): " + "; ".join(what)))
     gone = [k for k in B if k not in A]
     for k in (k for k in A if k not in B):
         a = A[k]
@@ -115,16 +116,17 @@ def _vma_changes(proc, before, after) -> list[Change]:
 
 def _linear(a, b) -> bool:
     """Is ``a``'s vm_pgoff where a split of ``b`` would put it (``__split_vma()``)?"""
+    if vma_pgoff(a) is None or vma_pgoff(b) is None:
+        return True                    # live snapshots: anon pgoff unknown, ranges decide
     return vma_pgoff(a) == vma_pgoff(b) + ((a.vm_start - b.vm_start) >> 12)
 
 
 def _move_source(a, B, gone):
     for s, b in B.items():
-        if _inside(a, b) or b.file != a.file:
+        if _inside(a, b) or b.file != a.file or not a.anon_vma or a.anon_vma != b.anon_vma:
             continue
         lo, hi = vma_pgoff(b), vma_pgoff(b) + b.pages - 1
-        if a.anon_vma and a.anon_vma == b.anon_vma and lo <= vma_pgoff(a) and \
-                vma_pgoff(a) + a.pages - 1 <= hi:
+        if lo <= vma_pgoff(a) and vma_pgoff(a) + a.pages - 1 <= hi:
             return s
     for s in gone:
         b = B[s]

@@ -209,6 +209,8 @@ def view_text(snap, focus=None, view="graph", before=None) -> str:
     if view == "tree":
         av, folio = _tree_args(snap, focus)
         if av is None:
+            if snap.source == "live":
+                return "(anon_vmas are not observable in a live snapshot)\n"
             return "(no anon_vma: nothing has been written yet)\n"
         return interval_tree_ascii(snap, av, folio=folio)
     if view == "diff":

@@ -138,6 +138,8 @@ def address_space_ascii(snap: Snapshot, process: str | None = None, start: int |
                    f"{hx(vma_pgoff(v))}{extra}")
     out.append("page: - not present, 0 zero page, a anon, f file, p PFN")
     anon = [v for v in vis if is_anon_file_vma(v)]
+    if any(vma_pgoff(v) is None for v in vis):
+        out.append("(vm_pgoff of anonymous memory is not visible in a live snapshot)")
     if anon:
         lo = min(vma_pgoff(v) for v in anon)
         hi = max(vma_pgoff(v) + v.pages for v in anon)

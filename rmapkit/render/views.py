@@ -199,6 +199,8 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
         desc.append(f"{vma_key(proc.name, v)} [{v.vm_start:#x}, {v.vm_end:#x}) {v.perms} "
                     f"vm_pgoff {hx(vma_pgoff(v))}" + (f" {v.name}" if v.name else ""))
     desc.append("pages: " + ", ".join(f"{n} {STATE_WORDS[s]}" for s, n in sorted(states.items())))
+    if any(vma_pgoff(v) is None for v in proc.vmas):
+        desc.append("vm_pgoff of anonymous memory is not visible in a live snapshot")
     lines = header(title, ". ".join(desc) + ".", name="address_space")
     lines.append(f"  {q('space')} [shape=plain, label="
                  f"{_table([addr_cells, folio_cells, pgoff_cells, vma_cells])}];")
