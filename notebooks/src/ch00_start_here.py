@@ -1,0 +1,182 @@
+"""Chapter 0: how to use the book; VMA, anon_vma, anon_vma_chain and folio in one picture."""
+
+from cells import HELPERS, code, md, widget
+
+NAME = "00-start-here"
+
+CELLS = [
+    md("""
+    # 0 · Start here
+
+    This book explains one idea of the Linux memory manager: how the kernel finds, from a
+    page of anonymous memory alone, every place in every process that maps it (the *reverse
+    map*, or rmap), and why that works by treating anonymous memory as a *virtual file*. Each
+    chapter is a notebook that runs **rmapkit**, an executable model of Linux 6.18's
+    `mm/` code, so every picture is drawn from a model you can change.
+
+    **In this chapter you will learn**
+
+    * how a chapter is laid out and how to run it, change it and check yourself;
+    * the four objects the book is about: the VMA (`struct vm_area_struct`), the folio
+      (`struct folio`), the `struct anon_vma` and the `struct anon_vma_chain` (avc);
+    * how they point at each other, in one picture;
+    * how to drive the model (`Kernel`, `spawn()`, `mmap()`, `write()`, `maps()`), the
+      playground widget and the exercises.
+    """),
+    md("""
+    ## How to read a chapter
+
+    Every chapter opens with its learning goals, explains an idea in prose, and then shows it
+    in a few short code cells. Run the cells from the top (*Run → Run All Cells* in
+    JupyterLab); each chapter takes a few seconds. Then change things: every code cell is
+    yours to edit. Near the end of each chapter there is one **playground** (a widget with
+    buttons and fields that re-draws the diagram after every step) and a few **exercises**
+    (questions made from a seed, checked by the model).
+
+    Names are the kernel's own: a function called `vma_address()` in the model mirrors
+    `vma_address()` in `mm/internal.h`, and its docstring says which kernel function and
+    version it follows and what it leaves out. Keep the kernel source open beside the book
+    ([elixir.bootlin.com](https://elixir.bootlin.com/linux/v6.18/source) is convenient). The
+    model follows **Linux 6.18** including the January 2026 stable fixes (6.18.y); where
+    behaviour changed in an earlier release (6.16 is the big one for merging), the chapter
+    says so.
+
+    Everything the model prints is deterministic. There is no address-space randomisation:
+    the chapters put their mappings at fixed addresses with `MAP_FIXED`, starting at
+    `0x200000000000` (far below where `mmap()` places things by itself), and objects are named
+    by labels (`vma0`, `av0`, `folio0`) instead of kernel pointers.
+    """),
+    HELPERS,
+    md("""
+    The cell above imports what every chapter uses: the model (`Kernel`), the constants of
+    the kernel's uapi headers (`PROT_*`, `MAP_*`), `show()`, which draws a snapshot of the
+    model, and `BASE`, the fixed address where our mappings start.
+
+    ## A process and a mapping
+
+    A `Kernel` is one simulated machine; `spawn()` gives it a process with an empty address
+    space, and the process's methods are its system calls. Map four pages of private
+    anonymous memory, readable and writable, at `BASE`:
+    """),
+    code("""
+    k = Kernel()
+    p = k.spawn()
+    addr = p.mmap(BASE, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    print(hex(addr))
+    print(p.maps(), end="")
+    """),
+    md("""
+    `p.maps()` prints what `/proc/PID/maps` would: the range, the permissions (`p` for
+    private), and an offset column that is `0` for anonymous memory. That column hides the
+    first thing this book is about. The kernel described this mapping with one
+    **VMA**, a `struct vm_area_struct` (`include/linux/mm_types.h`): the range
+    `[vm_start, vm_end)`, the flags `vm_flags`, and a page offset `vm_pgoff`. For a file
+    mapping `vm_pgoff` is the offset in the file, in pages. For private anonymous memory
+    `mm/mmap.c: do_mmap()` sets it to `addr >> PAGE_SHIFT`: the *virtual page number* of the
+    start. Chapters 1 and 2 are about why.
+    """),
+    code("""
+    vma = p.mm.find_vma(addr)
+    print(vma.id, hex(vma.vm_start), hex(vma.vm_end), "pages:", vma.pages)
+    print("vm_pgoff  ", hex(vma.vm_pgoff), "== addr >> PAGE_SHIFT:", vma.vm_pgoff == addr >> PAGE_SHIFT)
+    print("anon_vma  ", vma.anon_vma)
+    """),
+    md("""
+    There is no `anon_vma` yet: `mmap()` only reserves address space. Memory appears when the
+    process touches it. A **write** fault on private anonymous memory
+    (`mm/memory.c: do_anonymous_page()`) allocates a page, attaches an anon_vma to the VMA
+    if it has none (`anon_vma_prepare()`), and records in the new folio where it belongs. A
+    **read** fault maps the shared zero page instead and attaches nothing.
+
+    Write pages 0 and 1, read page 2, leave page 3 alone:
+    """),
+    code("""
+    p.write(addr, 2 * PAGE_SIZE)        # one write fault per page: pages 0 and 1
+    p.read(addr + 2 * PAGE_SIZE)        # a read fault: page 2 maps the zero page
+    for i in range(4):
+        print("page", i, p.folio_at(addr + i * PAGE_SIZE))
+    """),
+    md("""
+    ## The four objects in one picture
+
+    Displaying a process draws its objects and the pointers between them. Every model object
+    draws itself this way in a notebook; the same picture also exists as ASCII text, which is
+    what a terminal, an email, or a machine without Graphviz shows.
+    """),
+    code("""
+    p
+    """),
+    md("""
+    Read the picture from the top:
+
+    | object | kernel type (header) | what it is here |
+    |---|---|---|
+    | **VMA** (blue) | `struct vm_area_struct` (`include/linux/mm_types.h`) | one mapping: `[vm_start, vm_end)`, `vm_pgoff`, flags, `vm_file` (none here) and `anon_vma` |
+    | **avc** (yellow) | `struct anon_vma_chain` (`include/linux/rmap.h`) | a link between one VMA and one anon_vma. It sits on the VMA's `anon_vma_chain` list and in the anon_vma's interval tree, keyed by the VMA's page-offset range `[vm_pgoff, vm_pgoff + pages - 1]` |
+    | **anon_vma** (orange) | `struct anon_vma` (`include/linux/rmap.h`) | the object anonymous folios point at. Its `rb_root` is an interval tree of avcs; `root` and `parent` link anon_vmas across `fork()` (chapter 5) |
+    | **folio** (green) | `struct folio` (`include/linux/mm_types.h`) | physical memory. For an anonymous folio `folio->mapping` points to an anon_vma and `folio->index` is its page offset |
+
+    The dotted lines are page-table entries, from the VMA's addresses to the folios. Page 2
+    maps the zero page, which is no anonymous folio (it belongs to no anon_vma), and page 3
+    maps nothing yet.
+    """),
+    md("""
+    ## The question the picture answers
+
+    Reclaim, migration and compaction hold a folio and must find every page-table entry that
+    maps it. The folio itself stores only two things: `mapping` (here the anon_vma) and
+    `index`. The kernel's `mm/rmap.c: rmap_walk_anon()` goes
+
+    1. from the folio to its anon_vma (`folio_anon_vma()`, `mm/util.c`),
+    2. through that anon_vma's interval tree to every avc whose range contains
+       `folio->index`,
+    3. from each avc to its VMA, and computes the address with `vma_address(vma, index)`
+       (`mm/internal.h`),
+    4. and finally checks the page table at that address.
+
+    The model's `rmap_walk()` does exactly that:
+    """),
+    code("""
+    folio = p.folio_at(addr + PAGE_SIZE)
+    print(folio.label, "index", hex(folio.index), "mapping", folio.mapping.label)
+    for v, a in rmap_walk(folio):
+        print("mapped by", v.id, "at", hex(a))
+    """),
+    md("""
+    The walk could go from `index` back to the address only because `vm_pgoff` and
+    `folio->index` are numbers of the same kind, page offsets in one "file". For anonymous
+    memory that file is virtual, and the rest of the book is about keeping it consistent while
+    VMAs are split, merged, moved and forked.
+
+    ## Snapshots and other views
+
+    `k.snapshot()` freezes the model into plain data (a `rmapkit.snapshot.Snapshot`), the
+    same shape the live kernel produces in chapter 7. `show()` draws one in several views:
+    `"graph"` (above), `"address"` (the address space and the virtual anon file), `"tree"` (an
+    anon_vma's interval tree) and `"diff"` (before and after an operation). Here is the
+    address view; chapter 1 explains it.
+    """),
+    code("""
+    show(k.snapshot(), view="address")
+    """),
+    md("""
+    ## The scenario language
+
+    The playground and chapter 7 describe what a process does as *scenario* lines, one system
+    call per line, with addresses written as page numbers inside a window that starts at
+    `BASE`. `P0: mmap 0 4 rw private anon` is the `mmap()` above; `P0: write 0 2` writes pages
+    0 and 1. The same scenario runs in the model (`run_model`) and in a real process
+    (`run_live`, chapter 7). The book ships the scenarios it uses:
+    """),
+    code("""
+    sc = load("split")
+    print(sc.description)
+    for op in sc.ops:
+        print(op.text)
+    """),
+    code("""
+    res = run_model(sc)
+    for text, snap in res.steps:
+        print(f"{text:28s} -> {len(snap.process('P0').vmas)} VMA(s)")
+    """),
+]
