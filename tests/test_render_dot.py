@@ -234,3 +234,10 @@ def test_diff_of_fork_names_the_new_process():
     parent_only = snapshot([vma("vma1", 0x10, 0x12, 0x10, "av1", ("av1",))])
     changes = diff(parent_only, fork_child())
     assert ("created", "P1") in [(c.kind, c.obj) for c in changes]
+
+
+def test_focus_on_an_address_space():
+    nodes, _ = parse_dot(to_dot(file_and_zero(), focus="file1"))
+    assert {"as:file1", "vma2", "folio1"} <= set(nodes)
+    assert "vma1" not in nodes and "vma3" not in nodes
+    assert nodes["as:file1"]["penwidth"] == "3"

