@@ -65,6 +65,8 @@ def do_fault(mm, vma, addr, write):
     if pgoff >= (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT:
         raise BusError(addr, f"page offset {pgoff:#x} is beyond the end of {inode.path}")
     kernel = mm.kernel
+    if not write and do_fault_around(mm, vma, addr, pgoff):
+        return                                               # the page was in the cache
     cache = page_cache_folio(kernel, inode.mapping, pgoff)
     if write and not vma.vm_flags & VM_SHARED:
         folio = _new_anon_page(mm, vma, addr)               # do_cow_fault()
@@ -72,6 +74,40 @@ def do_fault(mm, vma, addr, write):
         return
     folio_add_file_rmap(cache)
     mm.pgtable[addr] = PTE(cache, cache.pfn, bool(write))
+
+
+FAULT_AROUND_PAGES = 16          # mm/memory.c: fault_around_pages (64 KiB by default)
+PTRS_PER_PTE = 512
+
+
+def do_fault_around(mm, vma, addr, pgoff):
+    """Map the page-cache pages already cached around a read fault; True if ``addr`` got one.
+
+    Model of mm/memory.c: do_fault_around() -> filemap_map_pages() (v6.18): a window of
+    fault_around_pages PTEs, aligned, clamped to the VMA, the page table and the file's
+    end; only pages present in the page cache and only empty PTEs.  (The model's files
+    live on tmpfs, as the live scenarios' do: there is no readahead.)  O(16 log P).
+    """
+    mapping = vma.vm_file.f_mapping
+    nr = FAULT_AROUND_PAGES
+    pte_off = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
+    vma_off = pgoff - vma.vm_pgoff
+    from_pte = max(pte_off & ~(nr - 1), pte_off - min(pte_off, vma_off))
+    to_pte = min(from_pte + nr, PTRS_PER_PTE, pte_off + vma.pages - vma_off) - 1
+    last = min(pgoff + to_pte - pte_off,
+               ((vma.vm_file.inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT) - 1)
+    hit = False
+    for idx in range(pgoff + from_pte - pte_off, last + 1):
+        folio = mapping.pages.get(idx)
+        if folio is None:
+            continue
+        a = addr + ((idx - pgoff) << PAGE_SHIFT)
+        if a in mm.pgtable:
+            continue
+        folio_add_file_rmap(folio)
+        mm.pgtable[a] = PTE(folio, folio.pfn, False)
+        hit = hit or a == addr
+    return hit
 
 
 def do_wp_page(mm, vma, addr, pte):

@@ -149,6 +149,8 @@ def _remap_move(proc, addr, length, new_addr, flags):
         if not seen and addr < vma.vm_start:
             raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
         s, e = max(vma.vm_start, pos), min(end, vma.vm_end)
+        if s >= e:          # the last piece merged with a VMA reaching past ``end``
+            break
         offset = vma.vm_start - last_end if seen else 0
         last_end = vma.vm_end
         if not _vma_multi_allowed(vma) and (seen or vma.vm_end < end):
