@@ -54,7 +54,9 @@ class VMAView:
     id: str | None = None           # model only: "vma3", stable while the struct lives
     anon_vma: str | None = None     # model only: label of vma->anon_vma, None if unset
     anon_vma_chain: tuple[str, ...] = ()  # model only: anon_vma labels of the avcs, newest first
-    file: str | None = None         # model only: label of vm_file ("file2")
+    file: str | None = None         # model only: label of vm_file, the struct file ("file2")
+    mapping: str | None = None      # model only: label of vm_file->f_mapping ("as102"); two
+                                    # open()s of one path are two files with one mapping
 
     @property
     def pages(self) -> int:
@@ -75,7 +77,7 @@ class PageView:
     mapcount: int | None = None     # /proc/kpagecount (0 for the zero page)
     pfnmap: bool | None = None      # a raw PFN installed by remap_pfn_range (no struct page)
     index: int | None = None        # model only: page_pgoff(folio, page)
-    mapping: str | None = None      # model only: "av1" or "file2" (folio->mapping)
+    mapping: str | None = None      # model only: "av1" or "as102" (folio->mapping)
     folio: str | None = None        # model only: "folio5"
     anon_exclusive: bool | None = None  # model only: PageAnonExclusive
 
@@ -121,7 +123,7 @@ class FolioView:
     pfn: int
     nr_pages: int
     index: int
-    mapping: str | None             # "av1" / "file2" / None (zero page)
+    mapping: str | None             # "av1" / "as102" / None (zero page)
     anon: bool
     mapcount: int
     anon_exclusive: tuple[bool, ...]
@@ -131,7 +133,7 @@ class FolioView:
 class AddressSpaceView:
     """One struct address_space: its i_mmap interval tree and page cache."""
 
-    label: str                      # "file2" style label of the owning file's mapping
+    label: str                      # the address_space's label ("as102"), = VMAView.mapping
     name: str                       # path, "memfd:x", "/dev/zero (deleted)"
     i_mmap: tuple[tuple[str, str, int, int], ...]  # (process, vma id, first pgoff, last pgoff)
     pages: tuple[tuple[int, str], ...]             # (index, folio label), by index

@@ -91,8 +91,10 @@ def _check_prep_vma(vma, addr, old_len, new_len, flags, moving):
         raise _err(errno.EINVAL, "old_len 0 duplicates only shared mappings")
     if flags & MREMAP_DONTUNMAP and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
         raise _err(errno.EINVAL, "MREMAP_DONTUNMAP of a VM_DONTEXPAND/VM_PFNMAP mapping")
-    if old_len > vma.vm_end - addr:
-        raise _err(errno.EFAULT, f"[{addr:#x}, +{old_len:#x}) runs past the end of {vma.id}")
+    # remap_is_valid(): a shrink may cross VMA boundaries in the part it unmaps.
+    checked = new_len if old_len > new_len else old_len
+    if checked > vma.vm_end - addr:
+        raise _err(errno.EFAULT, f"[{addr:#x}, +{checked:#x}) runs past the end of {vma.id}")
     if new_len <= old_len:
         return
     if vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):

@@ -22,7 +22,8 @@ def _vma_view(v):
         name=f.name if f is not None else "", vm_flags=smaps_vmflags(v.vm_flags),
         vm_pgoff=v.vm_pgoff, id=v.id, anon_vma=getattr(v.anon_vma, "label", None),
         anon_vma_chain=tuple(avc.anon_vma.label for avc in v.anon_vma_chain),
-        file=getattr(f, "label", None))
+        file=getattr(f, "label", None),
+        mapping=f.f_mapping.label if f is not None else None)
 
 
 def _page_fields(vma, addr, pte):

@@ -280,7 +280,7 @@ def build_scene(snap: Snapshot, processes=None, pages: bool = True, focus=None) 
                         if pg.folio not in folio_labels:
                             folio_labels.append(pg.folio)
     scene.anon_vmas = _with_ancestors(snap, av_labels)
-    files = {v.file for _, vs in scene.processes for v in vs if v.file}
+    files = {v.mapping or v.file for _, vs in scene.processes for v in vs if v.file}
     vids = {vma_key(n, v) for n, vs in scene.processes for v in vs}
     for sp in snap.address_spaces:
         if sp.label in files or any(vid in vids for _, vid, _, _ in sp.i_mmap) \

@@ -220,8 +220,9 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
             lines.append(f"  {q('space')}:{q(k)}:s -> {q('anonfile')}:{q(k)}:n "
                          f"[color=\"{LINE}\", style=\"dashed\", arrowsize=\"0.6\"];")
     spaces = {sp.label: sp for sp in snap.address_spaces}
-    for fl in sorted({v.file for v in proc.vmas if v.file and _in(v, cols)}):
-        fv = [v for v in proc.vmas if v.file == fl and _in(v, cols) and not is_anon_file_vma(v)]
+    for fl in sorted({v.mapping or v.file for v in proc.vmas if v.file and _in(v, cols)}):
+        fv = [v for v in proc.vmas if (v.mapping or v.file) == fl and _in(v, cols)
+              and not is_anon_file_vma(v)]
         if not fv:
             continue
         sp = spaces.get(fl)
