@@ -43,14 +43,24 @@ HELPERS = code('''
     from IPython.display import display
     from rmapkit import Kernel, PAGE_SIZE, PAGE_SHIFT, linear_page_index, vma_address, rmap_walk
     from rmapkit.uapi import *
-    from rmapkit.render.display import mimebundle
+    from rmapkit import figures
+    from rmapkit.render.display import mimebundle, to_svg
     from rmapkit.scenarios import load, run_model
 
     BASE = 0x200000000000          # where every scenario's window starts (page 0)
     RW = PROT_READ | PROT_WRITE
     ANON = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED
 
+    def pages_of(v):
+        """A VMA's range as window pages, "[first,end)" (page 0 is BASE)."""
+        return f"[{(v.vm_start - BASE) >> PAGE_SHIFT},{(v.vm_end - BASE) >> PAGE_SHIFT})"
+
     def show(snap, view="graph", focus=None, before=None):
         """Draw a snapshot: view "graph", "address", "tree", "diff" (needs before) or "maps"."""
         display(mimebundle(snap, focus=focus, view=view, before=before), raw=True)
+
+    def figure(name):
+        """Draw one of the book's figures (the same as figures/NAME.svg, from its scenario)."""
+        dot, text = figures.build(next(f for f in figures.FIGURES if f.name == name))
+        display({"image/svg+xml": to_svg(dot, fallback_text=text), "text/plain": text}, raw=True)
 ''')

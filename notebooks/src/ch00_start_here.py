@@ -50,7 +50,8 @@ CELLS = [
     md("""
     The cell above imports what every chapter uses: the model (`Kernel`), the constants of
     the kernel's uapi headers (`PROT_*`, `MAP_*`), `show()`, which draws a snapshot of the
-    model, and `BASE`, the fixed address where our mappings start.
+    model, `figure()`, which draws one of the book's figures (the files in `figures/`) from
+    its scenario, and `BASE`, the fixed address where our mappings start.
 
     ## A process and a mapping
 
