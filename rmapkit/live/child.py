@@ -8,7 +8,8 @@ programs completed.  A *program* is a scenario lowered to absolute addresses::
      "ops": [{"proc": "P0", "kind": "mmap", "args": {...}}, ...]}
 
 Its result: ``{"outcomes": [None | "EEXIST" | "SIGSEGV", ...], "rets": [...],
-"snapshots": [snapshot dict after each op (or only the last)], "error": None | str}``.
+"snapshots": [snapshot dict after each op (or only the last)], "error": None | str,
+"pids": [every process started, all killed and reaped by the time the result is out]}``.
 
 The driver itself never touches the window: it forks the first scenario process P0, which
 maps the guard pages and then obeys commands (rmapkit.live.worker).  After each op the
@@ -56,6 +57,7 @@ class Run:
         self.socks = {}             # name -> driver end of the control socket
         self.pids = {}              # name -> pid
         self.order = []             # live process names, in creation order
+        self.all_pids = []          # every process started, for the caller to check
         self.files_dir = None
 
     # -- processes ---------------------------------------------------------------------
@@ -81,6 +83,7 @@ class Run:
     def _add(self, name, pid, sock):
         sock.settimeout(OP_TIMEOUT)
         self.socks[name], self.pids[name] = sock, pid
+        self.all_pids.append(pid)
         self.order.append(name)
 
     def call(self, proc, kind, args, fds=()):
@@ -210,7 +213,7 @@ def _window_taken(window):
 
 def run_program(prog, kpages):
     """Run one program in fresh processes; return its JSON-able result (see module doc)."""
-    res = {"outcomes": [], "rets": [], "snapshots": [], "error": None}
+    res = {"outcomes": [], "rets": [], "snapshots": [], "error": None, "pids": []}
     taken = _window_taken(prog["window"])
     if taken:
         res["error"] = f"the window is not free in the driver: {taken}"
@@ -231,6 +234,7 @@ def run_program(prog, kpages):
         res["error"] = str(e)
     finally:
         run.stop()
+        res["pids"] = run.all_pids
     return res
 
 

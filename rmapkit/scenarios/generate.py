@@ -1,0 +1,164 @@
+"""Seeded random scenarios for differential testing, and shrinking a failing one.
+
+random_scenario(seed) draws mmap / munmap / mprotect / mremap / madvise / read / write /
+fork / exit sequences in a small window (16-24 pages) so that merges, splits and CoW happen
+often; the same seed always gives the same scenario (a private ``random.Random``).  Ops may
+fail (mremap of a hole...): the runners record outcomes and the diff compares them.
+shrink() removes ops from a failing scenario while it still fails.
+Cost: O(ops) per scenario.
+"""
+
+from __future__ import annotations
+
+import random
+
+from rmapkit.scenarios.format import ScenarioError
+from rmapkit.scenarios.parser import parse
+
+__all__ = ["random_scenario", "random_scenarios", "shrink", "MADVICES"]
+
+# madvise advice the model implements and the kernel answers deterministically here
+# (no KSM, no THP in a window this small, no swap for PAGEOUT: left out).
+MADVICES = ("dontneed", "wipeonfork", "keeponfork", "dontfork", "dofork", "dontdump",
+            "dodump", "normal", "random", "sequential", "willneed")
+PROTS = ("rw", "rw", "rw", "rw", "r", "r", "rwx", "none", "w", "rx")
+FILE_PAGES = 12
+
+
+class _Gen:
+    def __init__(self, seed, n_ops, window):
+        self.r = random.Random(seed)
+        self.window = window or self.r.randint(16, 24)
+        self.n_ops = n_ops or self.r.randint(12, 28)
+        self.alive = ["P0"]
+        self.next_child = 1
+        self.lines = []
+        self.files = self.r.random() < 0.4
+
+    def rng(self, max_len=5):
+        """A (page, count) inside the window."""
+        n = self.r.randint(1, max_len)
+        page = self.r.randint(0, self.window - n)
+        return page, n
+
+    def op(self):
+        r = self.r
+        proc = r.choice(self.alive)
+        kind = r.choices(
+            ["mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork",
+             "exit"],
+            [28, 10, 16, 14, 6, 9, 15, 3 if len(self.alive) < 4 else 0,
+             2 if len(self.alive) > 1 else 0])[0]
+        return getattr(self, "g_" + kind)(proc)
+
+    def g_mmap(self, proc):
+        r = self.r
+        page, n = self.rng()
+        prot = r.choice(PROTS)
+        src = r.choices(["private anon", "shared anon", "private fd=F", "shared fd=F",
+                         "private fd=Z"],
+                        [80, 6, 6 if self.files else 0, 5 if self.files else 0, 3])[0]
+        words = [f"{proc}: mmap {page} {n} {prot} {src}"]
+        if "fd=F" in src:
+            words.append(f"off={r.randint(0, FILE_PAGES - 2)}")
+        where = r.choices(["fixed", "", "noreplace"], [70, 25, 5])[0]
+        if where:
+            words.append(where)
+        if r.random() < 0.2:
+            words.append("noreserve")
+        if r.random() < 0.08:
+            words.append("populate")
+        return " ".join(words)
+
+    def g_munmap(self, proc):
+        page, n = self.rng(6)
+        return f"{proc}: munmap {page} {n}"
+
+    def g_mprotect(self, proc):
+        page, n = self.rng(6)
+        return f"{proc}: mprotect {page} {n} {self.r.choice(PROTS)}"
+
+    def g_mremap(self, proc):
+        r = self.r
+        page, n = self.rng()
+        how = r.choices(["grow", "shrink", "move", "move-resize", "dontunmap"],
+                        [20, 12, 45, 13, 10])[0]
+        if how == "grow":
+            new = r.randint(n + 1, n + 4)
+            if page + new > self.window:
+                new = self.window - page
+            return f"{proc}: mremap {page} {n} {new}"
+        if how == "shrink":
+            return f"{proc}: mremap {page} {n} {r.randint(1, n)}"
+        new = n if how in ("move", "dontunmap") else r.randint(1, 6)
+        dest = r.randint(0, self.window - new)
+        extra = " dontunmap" if how == "dontunmap" else ""
+        return f"{proc}: mremap {page} {n} {new} to {dest}{extra}"
+
+    def g_madvise(self, proc):
+        page, n = self.rng(6)
+        return f"{proc}: madvise {page} {n} {self.r.choice(MADVICES)}"
+
+    def g_read(self, proc):
+        page, n = self.rng(4)
+        return f"{proc}: read {page} {n}"
+
+    def g_write(self, proc):
+        page, n = self.rng(4)
+        return f"{proc}: write {page} {n}"
+
+    def g_fork(self, proc):
+        child = f"P{self.next_child}"
+        self.next_child += 1
+        self.alive.append(child)
+        return f"{proc}: fork {child}"
+
+    def g_exit(self, proc):
+        self.alive.remove(proc)
+        return f"{proc}: exit"
+
+    def text(self, seed):
+        head = [f"# random scenario, seed {seed}", f"window {self.window}"]
+        if self.files:
+            head += [f"file data {FILE_PAGES}", "P0: open data rw as F"]
+        head.append("P0: open /dev/zero rw as Z")
+        body = [self.op() for _ in range(self.n_ops)]
+        return "\n".join(head + body) + "\n"
+
+
+def random_scenario(seed, n_ops=None, window=None):
+    """The random scenario of ``seed`` (a Scenario named ``random-SEED``)."""
+    g = _Gen(seed, n_ops, window)
+    return parse(g.text(seed), name=f"random-{seed}")
+
+
+def random_scenarios(first_seed, count, **kw):
+    """``count`` random scenarios with consecutive seeds."""
+    return [random_scenario(s, **kw) for s in range(first_seed, first_seed + count)]
+
+
+def shrink(sc, fails, max_rounds=50):
+    """Remove ops from ``sc`` while ``fails(list of candidates)`` finds one still failing.
+
+    ``fails(candidates)`` gets a list of Scenarios and returns the first that still fails,
+    or None (so a caller can run a whole round in one live batch).  Ops whose removal makes
+    the scenario invalid (a child's ops after its fork is removed) are kept.
+    Cost: O(rounds * ops) scenario runs.
+    """
+    for _ in range(max_rounds):
+        candidates = []
+        for i in range(len(sc.ops) - 1, -1, -1):
+            ops = sc.ops[:i] + sc.ops[i + 1:]
+            if not ops:
+                continue
+            text = sc.prefix(0).text() + "".join(
+                op.text + "\n" + (f"expect {op.expect}\n" if op.expect else "") for op in ops)
+            try:
+                candidates.append(parse(text, name=sc.name))
+            except ScenarioError:
+                continue
+        smaller = fails(candidates) if candidates else None
+        if smaller is None:
+            return sc
+        sc = smaller
+    return sc

@@ -1,0 +1,59 @@
+"""Model vs live kernel: every shipped scenario, and >= 300 seeded random scenarios, must
+agree on everything the kernel lets us observe.
+
+On a disagreement the test shrinks it and prints the smallest failing scenario as a file
+(its ``expect`` lines are the kernel's outcomes) that `rmapkit diff FILE` replays.  The
+random seeds are 1..320 unless RMAPKIT_DIFF_SEED / RMAPKIT_DIFF_COUNT say otherwise.
+"""
+
+import os
+import time
+
+import pytest
+
+from rmapkit import live
+from rmapkit.scenarios import compare_runs, load, names, run_live_many, run_model
+from rmapkit.scenarios.differential import agree, minimal_failure, report
+from rmapkit.scenarios.generate import random_scenarios
+
+LIVE_OK, LIVE_WHY = live.available()
+pytestmark = [pytest.mark.live,
+              pytest.mark.skipif(not LIVE_OK, reason=f"live kernel not observable: {LIVE_WHY}")]
+
+FIRST_SEED = int(os.environ.get("RMAPKIT_DIFF_SEED", "1"))
+COUNT = int(os.environ.get("RMAPKIT_DIFF_COUNT", "320"))
+SHOWN = 3           # disagreements shrunk and printed per failing run
+
+
+@pytest.fixture(scope="module")
+def shipped_live():
+    scs = [load(n) for n in names()]
+    return {r.scenario.name: r for r in run_live_many(scs, strict=False)}
+
+
+@pytest.mark.parametrize("name", names())
+def test_shipped_scenario_agrees_with_the_kernel(name, shipped_live):
+    lv = shipped_live[name]
+    if lv.skipped:
+        pytest.skip(lv.skipped)
+    assert lv.error is None, lv.error
+    assert not lv.problems, [f"line {op.line}: {why}" for op, why in lv.problems]
+    m = run_model(load(name), strict=False, validate=True)
+    d = compare_runs(m, lv)
+    assert not d, f"{name}:\n{d.text()}"
+
+
+def test_random_scenarios_agree_with_the_kernel():
+    t0 = time.monotonic()
+    scs = random_scenarios(FIRST_SEED, COUNT)
+    assert len(scs) >= 300
+    found = agree(scs)
+    took = time.monotonic() - t0
+    print(f"\n{COUNT} random scenarios (seeds {FIRST_SEED}..{FIRST_SEED + COUNT - 1}, "
+          f"{sum(len(s.ops) for s in scs)} ops) in {took:.1f} s: {len(found)} disagree")
+    if found:
+        shown = [report(minimal_failure(d)) for d in found[:SHOWN]]
+        pytest.fail(f"{len(found)} of {COUNT} random scenarios disagree "
+                    f"({', '.join(d.scenario.name for d in found)}); the smallest failing "
+                    f"prefix of the first {len(shown)}, as scenario files:\n\n"
+                    + "\n\n".join(shown))
