@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND := noninteractive
 # Tools started from make (jupyter kernels, nbval, dot) see the venv first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv dot test lab figures bench html clean
+.PHONY: help venv dot chromium test lab figures bench html clean
 
 help:
 	@echo "make lab      open the notebooks in JupyterLab (installs everything first)"
@@ -29,9 +29,22 @@ $(VPY):
 	$(VPY) -m pip install --quiet --upgrade pip
 
 # Re-run pip only when pyproject.toml is newer than the stamp.
+# JupyterLab defaults for this venv (the same as postBuild writes for Binder): start the
+# notebook's kernel without a "Select Kernel" dialog; no news/update checks.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install -e '.[test,lab]'
+	mkdir -p $(dir $(LAB_OVERRIDES))
+	printf '%s\n' '{' \
+	  '  "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": true},' \
+	  '  "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}' \
+	  '}' > $(LAB_OVERRIDES)
 	touch $@
+
+# System packages come from apt when root.  `apt-get install` is tried first and
+# `apt-get update` only when that fails (a fresh image has no package lists yet).
+APT_INSTALL = apt_install() { apt-get install -y --no-install-recommends "$$@" \
+  || { apt-get update && apt-get install -y --no-install-recommends "$$@"; }; }
 
 # Graphviz `dot`: installed with apt when root; otherwise say so and go on
 # (rmapkit falls back to ASCII diagrams without it).
@@ -40,13 +53,28 @@ dot:
 	  : ; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "Installing Graphviz (dot) with apt-get"; \
-	  apt-get update && apt-get install -y --no-install-recommends graphviz; \
+	  $(APT_INSTALL); apt_install graphviz; \
 	else \
 	  echo "Graphviz 'dot' not found: run 'sudo apt-get install graphviz' for SVG diagrams (falling back to ASCII)."; \
 	fi
 
+# Debian's Chromium for tests/test_browser.py (Playwright drives it; it never downloads a
+# browser).  Installed with apt when root; otherwise the browser test is skipped and says why.
+CHROMIUM ?= /usr/bin/chromium
+export RMAPKIT_CHROMIUM := $(CHROMIUM)
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  : ; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Chromium with apt-get (for the browser test)"; \
+	  $(APT_INSTALL); apt_install chromium fonts-dejavu-core; \
+	else \
+	  echo "Chromium not found at $(CHROMIUM) and not root: the browser test will be skipped" \
+	       "(run 'sudo apt-get install chromium' to include it)."; \
+	fi
+
 # pytest exit code 5 means "no tests collected"; that alone is not a failure.
-test: venv
+test: venv chromium
 	@rc=0; args=(--doctest-modules); \
 	[ -d tests ] && args+=(tests); \
 	[ -d rmapkit ] && args+=(rmapkit); \
