@@ -1,0 +1,304 @@
+"""Exercise kinds about the VMA layout: ``vma-count`` and ``merge``.
+
+``vma-count``: after a random run of mmap/munmap/mprotect/write/mremap, how many VMAs does
+P0 have?  Every op is run in the model before it is kept, and the answer is the model's
+count after the last one.
+
+``merge``: a neighbour is set up (written or not, moved by mremap or not, forked or not),
+then one mmap, mprotect or mremap lands next to it: does the range end up in a VMA that
+is bigger than the range itself (it merged)?  The answer is what the model did; the
+derivation lists the facts vma_merge_new_range()/vma_merge_existing_range() test
+(adjacent, same flags, contiguous vm_pgoff, compatible anon_vma, fork child) for each
+neighbour.
+"""
+
+from __future__ import annotations
+
+from rmapkit.exercises.core import (BASE_PGOFF, Builder, Case, layout_lines, letters,
+                                    page_of, parse_bool, parse_int, pgoff_text, register,
+                                    step_story)
+
+__all__ = ["vma_count", "merge"]
+
+
+def _mapped(b, proc="P0"):
+    snap = b.result.snapshot
+    if not any(p.name == proc for p in snap.processes):
+        return []
+    return [(page_of(v.vm_start), page_of(v.vm_end), v) for v in snap.process(proc).vmas]
+
+
+def _random_op(rng, b):
+    """One plausible op on P0's window; the Builder decides whether it is kept."""
+    mapped = _mapped(b)
+    free = b.free_runs()
+    kind = rng.choice(["mmap", "mmap", "munmap", "mprotect", "mprotect", "write", "mremap"])
+    if kind == "mmap" and free:
+        start, n = rng.choice(free)
+        if n > 1 and rng.random() < 0.5:          # hug the left or right neighbour
+            size = rng.randint(1, min(3, n))
+            first = start if rng.random() < 0.5 else start + n - size
+        else:
+            size = rng.randint(1, min(3, n))
+            first = rng.randint(start, start + n - size)
+        prot = rng.choice(["rw", "rw", "r"])
+        return f"P0: mmap {first} {size} {prot} private anon"
+    if not mapped:
+        return "P0: mmap 0 3 rw private anon"
+    lo, hi, v = rng.choice(mapped)
+    first = rng.randint(lo, hi - 1)
+    n = rng.randint(1, max(1, min(3, hi - first)))
+    if kind == "munmap":
+        return f"P0: munmap {first} {n}"
+    if kind == "mprotect":
+        prot = "r" if v.perms.startswith("rw") else "rw"
+        return f"P0: mprotect {first} {n} {prot}"
+    if kind == "write":
+        return f"P0: write {first} {n}"
+    if free:
+        start, m = rng.choice(free)
+        n = min(n, m)
+        dest = rng.randint(start, start + m - n)
+        return f"P0: mremap {first} {n} {n} to {dest}"
+    return f"P0: munmap {first} 1"
+
+
+def _change_words(before, after, names, proc="P0"):
+    """What one op did to ``proc``'s VMAs, by struct id (created, removed, resized...)."""
+    def table(snap):
+        if snap is None or not any(p.name == proc for p in snap.processes):
+            return {}
+        return {v.id: v for v in snap.process(proc).vmas}
+    b, a = table(before), table(after)
+    words = []
+    for vid, v in a.items():
+        rng = f"[{page_of(v.vm_start)}, {page_of(v.vm_end)})"
+        if vid not in b:
+            words.append(f"new struct {names[vid]} {rng}")
+            continue
+        w = b[vid]
+        if (w.vm_start, w.vm_end) != (v.vm_start, v.vm_end):
+            words.append(f"{names[vid]} now {rng} (was [{page_of(w.vm_start)}, "
+                         f"{page_of(w.vm_end)}))")
+        if w.perms != v.perms:
+            words.append(f"{names[vid]} now {v.perms[:3]}")
+        if w.anon_vma != v.anon_vma:
+            words.append(f"{names[vid]} gets anon_vma {v.anon_vma}")
+    words += [f"{names[vid]} removed" for vid in b if vid not in a]
+    return "; ".join(words) or "no VMA changed"
+
+
+@register("vma-count", "How many VMAs does P0 have after these ops?")
+def vma_count(rng):
+    window = rng.choice([8, 10, 12])
+    b = Builder(rng, window)
+    first = rng.randint(0, 2)
+    b.try_op(f"P0: mmap {first} {rng.randint(3, 5)} rw private anon")
+    if rng.random() < 0.6:
+        b.try_op(f"P0: write {first} {rng.randint(1, 3)}")
+    for _ in range(rng.randint(3, 5)):
+        for _attempt in range(30):
+            if b.try_op(_random_op(rng, b)):
+                break
+    sc, res = b.run()
+    names = letters(res.steps)
+    final = res.snapshot.process("P0")
+    count = len(final.vmas)
+    lines = ["Each op, and P0's VMAs after it (one letter per struct vm_area_struct; "
+             "a letter that stays is the same struct):"]
+    prev = None
+    for i, (op, snap) in enumerate(res.steps, 1):
+        lines.append(f"{i}. {op}: {_change_words(prev, snap, names)}")
+        lines += layout_lines(snap, window, names)
+        prev = snap
+    lines.append(f"After the last op P0 has {count} VMA{'s' if count != 1 else ''}"
+                 + (": " + ", ".join(names[v.id] for v in final.vmas) if count else "")
+                 + ".  Neighbours stay apart when their flags differ, their vm_pgoff "
+                   "are not contiguous, or their anon_vmas differ.")
+    return Case(kind="", seed=0,
+                prompt="How many VMAs does P0 have in the window after the last op?",
+                scenario_text=sc.text(), answer=count, answer_text=str(count),
+                derivation=lines, read=lambda raw: parse_int(raw, "a number of VMAs"),
+                how_to_answer="a number, e.g. 3")
+
+
+# -- merge -------------------------------------------------------------------------------
+def _neighbour_facts(label, nb, pgoff, pages, flags, anon, middle_chain, side):
+    """The conditions vma_merge_*() tests against one neighbour, as sentences."""
+    nb_flags = tuple(f for f in nb.vm_flags if f != "sd")
+    facts = []
+    ok = True
+    same_flags = nb_flags == flags
+    facts.append(f"flags {'equal' if same_flags else 'differ'} ({nb.perms[:3]} vs the "
+                 "range's)")
+    ok &= same_flags
+    if side == "prev":
+        contiguous = nb.vm_pgoff + nb.pages == pgoff
+        facts.append(f"{label}.vm_pgoff + {nb.pages} = {pgoff_text(nb.vm_pgoff + nb.pages)}"
+                     f" {'==' if contiguous else '!='} the range's vm_pgoff "
+                     f"{pgoff_text(pgoff)}")
+    else:
+        contiguous = pgoff + pages == nb.vm_pgoff
+        facts.append(f"the range's vm_pgoff + {pages} = {pgoff_text(pgoff + pages)} "
+                     f"{'==' if contiguous else '!='} {label}.vm_pgoff "
+                     f"{pgoff_text(nb.vm_pgoff)}")
+    ok &= contiguous
+    nb_child = nb.anon_vma is not None and len(nb.anon_vma_chain) != 1
+    mid_child = anon is not None and len(middle_chain) != 1
+    if nb.anon_vma is None and anon is None:
+        facts.append("neither has an anon_vma")
+    elif nb.anon_vma == anon:
+        facts.append(f"both use anon_vma {anon}")
+    elif nb.anon_vma is None:
+        facts.append(f"{label} has no anon_vma, the range has {anon}"
+                     + (" but is a fork child (several avcs): refused" if mid_child else
+                        ": it can take it"))
+        ok &= not mid_child
+    elif anon is None:
+        facts.append(f"the range has no anon_vma, {label} has {nb.anon_vma}"
+                     + (" but is a fork child (several avcs): refused" if nb_child else
+                        ": the range can take it"))
+        ok &= not nb_child
+    else:
+        facts.append(f"different anon_vmas ({anon} vs {nb.anon_vma}): refused")
+        ok = False
+    return ok, facts
+
+
+def _merge_setup(rng, b, variant):
+    """Lay out a neighbour and return the final op (not yet applied) and its range."""
+    w = b.window
+    a = rng.randint(1, 2)
+    n = rng.randint(2, 3)
+    written = rng.random() < 0.6
+    b.try_op(f"P0: mmap {a} {n} rw private anon")
+    if written:
+        b.try_op(f"P0: write {a} {rng.randint(1, n)}")
+    proc = "P0"
+    if rng.random() < 0.3 and written:
+        b.try_op("P0: fork P1")
+        proc = rng.choice(["P0", "P1"])
+        if proc == "P1" and rng.random() < 0.5:
+            b.try_op(f"P1: write {a} 1")
+    lo, hi = a, a + n
+    if variant == "mremap-away" and rng.random() < 0.7:
+        dest = w - n - rng.randint(0, 1)
+        if b.try_op(f"{proc}: mremap {a} {n} {n} to {dest}"):
+            lo, hi = dest, dest + n               # moved: its vm_pgoff kept the old pages
+    side = rng.choice(["after", "before"])
+    m = rng.randint(1, 2)
+    first = hi if side == "after" else lo - m
+    if first < 0 or first + m > w:
+        side, first = "after", hi
+        m = min(m, w - hi)
+    if variant == "mprotect":
+        prot = rng.choice(["rw", "r"])
+        b.try_op(f"{proc}: mmap {first} {m} {'r' if prot == 'rw' else 'rw'} private anon")
+        if prot == "r" and rng.random() < 0.4:       # the piece is rw until the mprotect
+            b.try_op(f"{proc}: write {first} 1")
+        return f"{proc}: mprotect {first} {m} {prot}", proc, first, m
+    if variant == "mremap-next":
+        # move a fresh (faulted or not) page from far right next to the neighbour
+        src = w - 1
+        b.try_op(f"{proc}: mmap {src} 1 rw private anon")
+        if rng.random() < 0.6:
+            b.try_op(f"{proc}: write {src} 1")
+        m = 1
+        first = hi if side == "after" or lo == 0 else lo - 1
+        return f"{proc}: mremap {src} 1 1 to {first}", proc, first, 1
+    prot = rng.choice(["rw", "rw", "r"])
+    return f"{proc}: mmap {first} {m} {prot} private anon", proc, first, m
+
+
+@register("merge", "Does the last op's range merge with a neighbour?")
+def merge(rng):
+    want = rng.random() < 0.5                       # balance yes and no answers
+    for attempt in range(40):
+        window = rng.choice([10, 12])
+        b = Builder(rng, window)
+        variant = rng.choice(["mmap", "mmap", "mprotect", "mremap-away", "mremap-next"])
+        final, proc, first, m = _merge_setup(rng, b, variant)
+        before = b.result.snapshot if b.result else None
+        if before is None or not b.try_op(final):
+            continue
+        sc, res = b.run()
+        after = res.snapshot.process(proc)
+        v = next((v for v in after.vmas if page_of(v.vm_start) <= first < page_of(v.vm_end)),
+                 None)
+        if v is None:
+            continue
+        merged = page_of(v.vm_start) < first or page_of(v.vm_end) > first + m
+        if merged == want or attempt >= 30:
+            break
+    return _merge_case(sc, res, before, final, proc, first, m, merged, window)
+
+
+def _merge_case(sc, res, before, final, proc, first, m, merged, window):
+    names = letters(res.steps)
+    kind = final.split()[1]
+    bp = before.process(proc)
+    src_page = int(final.split()[2])
+    src = next((v for v in bp.vmas
+                if page_of(v.vm_start) <= src_page < page_of(v.vm_end)), None)
+    if kind == "mmap":
+        pgoff, anon, chain = BASE_PGOFF + first, None, ()
+        flags = None                                  # a new VMA: flags from the mmap
+        why = (f"a new private anonymous VMA gets vm_pgoff = addr >> PAGE_SHIFT = "
+               f"{pgoff_text(pgoff)}")
+    else:
+        pgoff = src.vm_pgoff + (src_page - page_of(src.vm_start))
+        anon, chain = src.anon_vma, src.anon_vma_chain
+        flags = tuple(f for f in src.vm_flags if f != "sd")
+        why = (f"the range comes from {src.id} ({names.get(src.id, '?')}); its vm_pgoff is "
+               f"linear_page_index() there = {pgoff_text(pgoff)}"
+               + (" (mremap keeps it: copy_vma())" if kind == "mremap" else ""))
+    after = res.snapshot.process(proc)
+    new = next(v for v in after.vmas if page_of(v.vm_start) <= first < page_of(v.vm_end))
+    new_flags = tuple(f for f in new.vm_flags if f != "sd")
+    if kind == "mprotect":
+        flags = new_flags                           # the flags after the change
+    elif flags is None:
+        flags = new_flags
+    lines = ["The ops, and the layout after each:"]
+    lines += step_story(res.steps, window, procs=[proc])
+    lines.append("")
+    lines.append(f"The last op puts pages [{first}, {first + m}) of {proc} in one range; "
+                 f"{why}.")
+    prev = next((v for v in bp.vmas if page_of(v.vm_end) == first), None)
+    nxt = next((v for v in bp.vmas if page_of(v.vm_start) == first + m), None)
+    if kind == "mprotect" and src is not None:
+        # the pieces of the VMA itself outside the range are neighbours only after a split
+        if prev is None and page_of(src.vm_start) < first:
+            lines.append(f"pages [{page_of(src.vm_start)}, {first}) of {src.id} keep the old "
+                         "protection: __split_vma() cuts them off")
+        if nxt is None and page_of(src.vm_end) > first + m:
+            lines.append(f"pages [{first + m}, {page_of(src.vm_end)}) of {src.id} keep the "
+                         "old protection: __split_vma() cuts them off")
+    verdicts = []
+    for label, nb, side in (("prev", prev, "prev"), ("next", nxt, "next")):
+        if nb is None or (src is not None and nb.id == src.id and kind == "mprotect"):
+            lines.append(f"{label}: no VMA ends/starts exactly there before the op")
+            continue
+        ok, facts = _neighbour_facts(label, nb, pgoff, m, flags, anon, chain, side)
+        verdicts.append(ok)
+        lines.append(f"{label} = {nb.id} pages [{page_of(nb.vm_start)}, "
+                     f"{page_of(nb.vm_end)}): " + "; ".join(facts)
+                     + (" -> mergeable" if ok else " -> not mergeable"))
+    rng_after = f"[{page_of(new.vm_start)}, {page_of(new.vm_end)})"
+    if merged:
+        lines.append(f"The model merged: pages [{first}, {first + m}) are now part of "
+                     f"{new.id} {rng_after}, bigger than the range.")
+    else:
+        lines.append(f"The model did not merge: the range is its own VMA {new.id} "
+                     f"{rng_after}.")
+    if verdicts and any(verdicts) != merged:
+        lines.append("(The simple conditions above do not tell the whole story here: the "
+                     "model's vma_merge_*() decides, e.g. prev and next must also have "
+                     "compatible anon_vmas with each other.)")
+    return Case(kind="", seed=0,
+                prompt=(f"Does the last op ({final}) merge its range with a neighbouring "
+                        f"VMA, i.e. do pages [{first}, {first + m}) of {proc} end up in a "
+                        "VMA that is bigger than that range?"),
+                scenario_text=sc.text(), answer=merged, answer_text="yes" if merged else "no",
+                derivation=lines, read=lambda raw: parse_bool(raw, "yes or no"),
+                how_to_answer="True/False (or 'yes'/'no')")
