@@ -10,7 +10,7 @@ model mirrors.  Not modelled: mseal, pkeys, hugetlb, MAP_GROWSDOWN stacks, mlock
 
 import errno
 
-from ..errors import syscall_error
+from ..errors import SegmentationFault, syscall_error
 from ..uapi import (MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED,
                     MADV_FREE, MADV_KEEPONFORK, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
                     MADV_WILLNEED, MADV_WIPEONFORK, MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED,
@@ -130,8 +130,10 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
         _munmap_range(mm, start, end)
     if file is not None and file.inode.kind == "pfn":
         vma = _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags, call)
-    elif anon and shared:
-        shm = k.shmem_zero_setup(length)         # shmem_zero_setup(): "/dev/zero (deleted)"
+    elif shared and (anon or file.inode.kind == "zero"):
+        # shmem_zero_setup(): MAP_SHARED anon memory, and drivers/char/mem.c: mmap_zero()
+        # for a shared /dev/zero mapping, get a new shmem object "/dev/zero (deleted)".
+        shm = k.shmem_zero_setup(length)
         vma = _new_vma(mm, start, end, pgoff, vm_flags, shm, "shmem")
     else:
         vma = _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops)
@@ -179,7 +181,8 @@ def populate(mm, start, end):
     """Fault in every page of ``[start, end)`` as mm_populate() does.
 
     Model of mm/gup.c: populate_vma_page_range(): a write fault where the mapping is
-    private and writable, a read fault otherwise.  O(p log n).
+    private and writable, a read fault otherwise; errors are ignored, as mm_populate()
+    does.  O(p log n).
     """
     a = start
     while a < end:
@@ -192,9 +195,14 @@ def populate(mm, start, end):
             continue
         write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
         stop = min(end, vma.vm_end)
-        while a < stop:
-            handle_mm_fault(mm, vma, a, write)
-            a += PAGE_SIZE
+        try:
+            while a < stop:
+                handle_mm_fault(mm, vma, a, write)
+                a += PAGE_SIZE
+        except SegmentationFault:
+            # __mm_populate(ignore_errors=1): a page that cannot be faulted in (SIGBUS
+            # beyond the end of a file) ends this VMA's population, silently.
+            a = stop
 
 
 def _munmap_range(mm, start, end):
