@@ -123,14 +123,19 @@ def vma_count(rng):
 
 
 # -- merge -------------------------------------------------------------------------------
-def _neighbour_facts(label, nb, pgoff, pages, flags, anon, middle_chain, side):
+def _neighbour_facts(label, nb, pgoff, pages, flags, perms, anon, middle_chain, side):
     """The conditions vma_merge_*() tests against one neighbour, as sentences."""
     nb_flags = tuple(f for f in nb.vm_flags if f != "sd")
     facts = []
     ok = True
     same_flags = nb_flags == flags
-    facts.append(f"flags {'equal' if same_flags else 'differ'} ({nb.perms[:3]} vs the "
-                 "range's)")
+    if same_flags:
+        facts.append(f"same vm_flags ({perms})")
+    elif nb.perms[:3] != perms:
+        facts.append(f"vm_flags differ ({label} {nb.perms[:3]}, the range {perms})")
+    else:
+        odd = sorted(set(nb_flags) ^ set(flags))
+        facts.append(f"vm_flags differ ({', '.join(odd)})")
     ok &= same_flags
     if side == "prev":
         contiguous = nb.vm_pgoff + nb.pages == pgoff
@@ -245,6 +250,12 @@ def _merge_case(sc, res, before, final, proc, first, m, merged, window):
         flags = None                                  # a new VMA: flags from the mmap
         why = (f"a new private anonymous VMA gets vm_pgoff = addr >> PAGE_SHIFT = "
                f"{pgoff_text(pgoff)}")
+    elif kind == "mremap" and src.anon_vma is None and src.file is None:
+        pgoff, anon, chain = BASE_PGOFF + first, None, ()
+        flags = tuple(f for f in src.vm_flags if f != "sd")
+        why = (f"the range comes from {src.id} ({names.get(src.id, '?')}), which was never "
+               "faulted: copy_vma() gives a moved unfaulted anonymous VMA vm_pgoff = new "
+               f"addr >> PAGE_SHIFT = {pgoff_text(pgoff)}")
     else:
         pgoff = src.vm_pgoff + (src_page - page_of(src.vm_start))
         anon, chain = src.anon_vma, src.anon_vma_chain
@@ -277,9 +288,11 @@ def _merge_case(sc, res, before, final, proc, first, m, merged, window):
     verdicts = []
     for label, nb, side in (("prev", prev, "prev"), ("next", nxt, "next")):
         if nb is None or (src is not None and nb.id == src.id and kind == "mprotect"):
-            lines.append(f"{label}: no VMA ends/starts exactly there before the op")
+            lines.append(f"{label}: none (no VMA {'ends' if side == 'prev' else 'starts'} "
+                         f"at page {first if side == 'prev' else first + m} before the op)")
             continue
-        ok, facts = _neighbour_facts(label, nb, pgoff, m, flags, anon, chain, side)
+        ok, facts = _neighbour_facts(label, nb, pgoff, m, flags, new.perms[:3], anon, chain,
+                                     side)
         verdicts.append(ok)
         lines.append(f"{label} = {nb.id} pages [{page_of(nb.vm_start)}, "
                      f"{page_of(nb.vm_end)}): " + "; ".join(facts)
