@@ -6,7 +6,7 @@ Layouts in vma.c's ruler-and-letters notation; every syscall is followed by k.va
 
 import pytest
 
-from modelhelpers import (Checked, PS, RW, anon, avc_labels, layout, pg, spans, vma_at)
+from modelhelpers import (PS, RW, anon, avc_labels, layout, pg, spans, vma_at)
 from rmapkit import folio_anon_vma, rmap_walk
 from rmapkit.model.rmap import rmap_candidates
 from rmapkit.uapi import (MADV_DONTFORK, MADV_WIPEONFORK, MAP_LOCKED, MAP_NORESERVE,

@@ -11,11 +11,9 @@ differences (§3.6, surprise 5) do not get in the way; those have their own test
 
 import pytest
 
-from modelhelpers import (PAF, PS, RW, W, WPG, anon, avc_labels, layout, pg, rel, spans,
-                          vma_at)
+from modelhelpers import PAF, PS, RW, anon, avc_labels, layout, pg, spans, vma_at
 from rmapkit import rmap_walk
-from rmapkit.uapi import (MADV_DOFORK, MADV_DONTFORK, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE,
-                          MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, O_RDWR, PROT_EXEC,
+from rmapkit.uapi import (MADV_DOFORK, MADV_DONTFORK, MAP_FIXED, MAP_NORESERVE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE, O_RDWR, PROT_EXEC,
                           PROT_READ)
 
 NR = MAP_NORESERVE

@@ -8,12 +8,12 @@ letter per VMA.  Page ``i`` of the window is ``pg(i)``; anonymous memory mapped 
 
 import pytest
 
-from modelhelpers import (PA, PAF, PS, RW, W, WPG, anon, avc_labels, layout, pg, rel, spans,
+from modelhelpers import (PA, PS, RW, WPG, anon, avc_labels, layout, pg, rel, spans,
                           vma_at)
 from rmapkit import folio_anon_vma, linear_page_index, rmap_walk, vm_normal_page, vma_address
 from rmapkit.model.rmap import rmap_candidates
 from rmapkit.uapi import (MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE,
-                          O_RDWR, PROT_READ, PROT_WRITE)
+                          O_RDWR, PROT_READ)
 from rmapkit.model.vmflags import VM_DONTDUMP, VM_DONTEXPAND, VM_IO, VM_PFNMAP
 
 

@@ -14,7 +14,7 @@ PR_SET_MEMORY_MERGE (KSM is not modelled; the plain-merge half is kept) and
 
 import pytest
 
-from modelhelpers import PS, RW, W, pg
+from modelhelpers import PS, RW, W
 from rmapkit.uapi import (MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, MREMAP_DONTUNMAP,
                           MREMAP_FIXED, MREMAP_MAYMOVE, O_CREAT, O_RDWR, PROT_EXEC, PROT_NONE,
                           PROT_READ)
