@@ -40,8 +40,10 @@ KERNEL_NAME = "python3"
 CELL_TIMEOUT = 120             # seconds per cell (the chapters need well under 10 s in all)
 IGNORE_TAG = "nbval-ignore-output"
 IGNORE_COMMENT = "# NBVAL_IGNORE_OUTPUT"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
-__all__ = ["chapters", "make_notebook", "execute", "build", "package_hash", "sanitizers",
+__all__ = ["chapters", "make_notebook", "execute", "build", "strip_widget_view", "package_hash", "sanitizers",
            "sanitize", "comparable_outputs", "ignores_output", "notebook_path", "main"]
 
 
@@ -106,21 +108,44 @@ def make_notebook(stem: str, mod=None):
 
 
 def execute(nb, timeout=CELL_TIMEOUT):
-    """Run every cell of ``nb`` in order (in notebooks/); return (nb, seconds)."""
+    """Run every cell of ``nb`` in order (in notebooks/); return (nb, seconds the cells took)."""
     from nbclient import NotebookClient
 
     env_path = os.environ.get("PYTHONPATH", "")
     if str(ROOT) not in env_path.split(os.pathsep):    # this checkout's rmapkit first
         os.environ["PYTHONPATH"] = str(ROOT) + (os.pathsep + env_path if env_path else "")
+    marks = []
+
+    def mark(**_):
+        marks.append(time.perf_counter())
+
     client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME,
                             resources={"metadata": {"path": str(NB_DIR)}},
-                            record_timing=False, store_widget_state=False, allow_errors=False)
-    t0 = time.perf_counter()
+                            record_timing=False, store_widget_state=False, allow_errors=False,
+                            on_cell_start=mark, on_cell_executed=mark)
     client.execute()
-    seconds = time.perf_counter() - t0
+    # From the first cell's start to the last cell's end: the kernel's start-up (1-3 s,
+    # more on a loaded machine) is not the chapter's.
+    seconds = marks[-1] - marks[0] if marks else 0.0
     nb.metadata["language_info"] = {"name": "python"}   # no interpreter version: not ours
     nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            strip_widget_view(out)
     return nb, seconds
+
+
+def strip_widget_view(output):
+    """Drop a widget view from a stored output that has a static fallback.
+
+    Without its widget state (which GitHub cannot render, so it is never stored) a widget
+    view shows as "model not found" in JupyterLab and as nothing on GitHub; the same output's
+    text/html (the diagram) and text/plain (its ASCII twin) show instead.  Re-running the
+    cell brings the live widget back.
+    """
+    data = output.get("data", {})
+    if WIDGET_VIEW in data and ("text/plain" in data or "text/html" in data):
+        del data[WIDGET_VIEW]
 
 
 def build(stem: str, run=True):

@@ -64,3 +64,39 @@ HELPERS = code('''
         dot, text = figures.build(next(f for f in figures.FIGURES if f.name == name))
         display({"image/svg+xml": to_svg(dot, fallback_text=text), "text/plain": text}, raw=True)
 ''')
+
+
+def exercises(kind, worked, worked_answer, reasoning, yours, hint, intro=None):
+    """The exercise section: a worked question with its checked answer, then questions
+    for the reader with an answer cell each (checked by the model when run)."""
+    cells = [md(intro or f"""
+    ## Exercises
+
+    Each question below is generated from a seed by `rmapkit.exercises` (the same seed gives
+    the same question everywhere, also on the command line: `python -m rmapkit.exercises
+    {kind} -s SEED`), and `check()` answers with the model's derivation. First a worked one:
+    """),
+        code(f"""
+    from rmapkit.exercises import question, check, solution
+
+    print(question({kind!r}, {worked}).text)
+    """),
+        md(reasoning),
+        code(f"""
+    print(check({kind!r}, {worked}, {worked_answer!r}))
+    """),
+        md(f"""
+    Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
+    is right and shows how the model gets there. ({hint} Teachers: `solution(kind, seed)`
+    prints the answer with its derivation.)
+    """)]
+    for item in yours:                       # a seed, or (kind, seed)
+        k, seed = item if isinstance(item, tuple) else (kind, item)
+        cells.append(code(f"""
+    print(question({k!r}, {seed}).text)
+    """))
+        cells.append(code(f"""
+    answer = None          # your answer
+    print(check({k!r}, {seed}, answer).message)
+    """))
+    return cells

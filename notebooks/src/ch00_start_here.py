@@ -1,6 +1,6 @@
 """Chapter 0: how to use the book; VMA, anon_vma, anon_vma_chain and folio in one picture."""
 
-from cells import HELPERS, code, md, widget
+from cells import HELPERS, code, exercises, md, widget
 
 NAME = "00-start-here"
 
@@ -179,5 +179,67 @@ CELLS = [
     res = run_model(sc)
     for text, snap in res.steps:
         print(f"{text:28s} -> {len(snap.process('P0').vmas)} VMA(s)")
+    """),
+    md("""
+    ## The playground
+
+    Every chapter has one playground: a model kernel, a starting scenario, and a diagram that
+    is drawn again after every operation. Pick an operation and its fields (or type a
+    scenario line into *op line*) and press **Apply**; **Undo** forgets the last operation,
+    **Reset** goes back to the start, and the view buttons switch between the object graph,
+    the address space, the interval tree and a before/after diff. A refused operation (bad
+    arguments, a fault the kernel would answer with SIGSEGV) is shown as a red line in the
+    widget and changes nothing.
+
+    The widget is a front-end to methods you can call yourself, which is also how this book
+    tests it: `apply()` returns `True` or `False` (with the reason in `error`), `text()`
+    returns the diagram as ASCII.
+    """),
+    code("""
+    from rmapkit.widgets import Playground
+
+    pg = Playground(window_pages=8)
+    print(pg.apply("P0: mmap 0 4 rw private anon"), pg.apply("P0: write 0 2"))
+    print(pg.apply("P0: munmap 1 0"), "->", pg.error)
+    print(pg.text("addrspace"))
+    """),
+    md("""
+    Now the same playground as a widget. Try `munmap` of page 1, then the *tree* view; or
+    `fork`, then `write` in the child `P1`, and look at the graph. (On GitHub you see a static
+    picture; run the notebook to get the buttons.)
+    """),
+    widget("""
+    pg
+    """),
+    *exercises("merge", 9, True, """
+    Two private anonymous mappings, side by side, both read-write, neither written: the second
+    `mmap()` finds a neighbour with the same flags, no file, no anon_vma, and page offsets
+    that continue (chapter 2), so `vma_merge_new_range()` extends the first VMA. The answer
+    is "yes" (`True`):
+    """, [11, ("vma-count", 13)], "A merge question wants True or False, a vma-count question a number.",
+        intro="""
+    ## Exercises
+
+    The exercises are generated from a seed in the style of the OSTEP homework simulators:
+    `question(kind, seed)` describes some operations (in the scenario language above) and
+    asks one thing about the result; `check(kind, seed, answer)` runs the operations in the
+    model and says whether your answer is right, with the model's derivation;
+    `solution(kind, seed)` gives the answer outright (for teachers). The kinds are
+    `"vma-count"`, `"merge"`, `"folio-index"` and `"rmap"`. Here is a worked one:
+    """),
+    md("""
+    ## Where the model stops
+
+    rmapkit models what rmap depends on: VMAs and their merging and splitting, `vm_pgoff`,
+    anon_vmas and avcs with their interval trees, folios (`index`, `mapping`, map counts,
+    PageAnonExclusive), page tables, faults and copy-on-write, `mmap`/`munmap`/`mprotect`/
+    `mremap`/`madvise`/`fork`/`exit`, files and their `i_mmap` trees, and
+    `remap_pfn_range()`. It does not model locking (mmap lock, per-VMA locks, the anon_vma
+    rwsem, RCU), large folios and THP (every folio is one page, as on a kernel whose THP
+    setting is `madvise`), swap and the LRU, KSM, hugetlb, userfaultfd, mempolicy, mseal and
+    pkeys, mlock limits, exec and the stack, or address-space randomisation. Chapter 7 runs the chapters' scenarios on the
+    kernel you are using, beside the model, and shows where they agree.
+
+    **Next:** chapter 1, `linear_page_index`.
     """),
 ]

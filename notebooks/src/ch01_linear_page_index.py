@@ -1,6 +1,6 @@
 """Chapter 1: linear_page_index() and vma_address(), and why folio->index must match."""
 
-from cells import HELPERS, code, md
+from cells import HELPERS, code, exercises, md, widget
 
 NAME = "01-linear-page-index"
 
@@ -186,5 +186,39 @@ CELLS = [
 
     Cost: `linear_page_index()` and `vma_address()` are O(1); the rmap walk that uses them
     is O(log n + k) for an interval tree of n avcs with k overlapping the index.
+    """),
+    md("""
+    ## Playground: move an address through a VMA
+
+    `PageIndexExplorer` maps one VMA (here 4 pages of anonymous memory at page 4 of the
+    window, written so every page has a folio) and explains, for any address, the
+    `linear_page_index()` and `vma_address()` arithmetic with the model's own functions, and
+    whether the folio there has the matching `index`. `show(addr)` returns the text:
+    """),
+    code("""
+    from rmapkit.widgets import PageIndexExplorer
+
+    ex = PageIndexExplorer(vm_start_page=(BASE >> PAGE_SHIFT) + 4, pages=4)
+    print(ex.show(BASE + 5 * PAGE_SIZE + 0x678))
+    print(ex.show(BASE + 2 * PAGE_SIZE))
+    """),
+    md("""
+    The widget puts the address on a slider. Slide it across a page boundary and watch the
+    index change only there; try `PageIndexExplorer(vm_start_page=(BASE >> PAGE_SHIFT) + 4,
+    pages=4, vm_pgoff=2)` for a private file mapping at file page 2.
+    """),
+    widget("""
+    ex
+    """),
+    *exercises("folio-index", 15, 3, """
+    The write at pages 3 and 4 creates two folios with `index` = page 3 and page 4 of the
+    virtual file (`linear_page_index()` of a VMA whose `vm_pgoff` is page 3). `mremap()` then
+    moves page 3 to page 9, but the folio keeps its `index` and the moved VMA keeps the
+    offset (`vm_pgoff` = page 3), so the folio at page 9 has index page 3: `0x200000003`,
+    or just `3`:
+    """, [8, 7], "Answer with a number: the full index or its page number k in the window."),
+    md("""
+    **Next:** chapter 2, the virtual anon file: why `vm_pgoff = vm_start >> PAGE_SHIFT` for
+    anonymous memory.
     """),
 ]

@@ -1,6 +1,6 @@
 """Chapter 2: the virtual anon file: anon vm_pgoff = vm_start >> PAGE_SHIFT, and merging."""
 
-from cells import HELPERS, code, md
+from cells import HELPERS, code, exercises, md, widget
 
 NAME = "02-virtual-anon-file"
 
@@ -210,5 +210,38 @@ CELLS = [
 
     Cost: the merge checks are O(1) per neighbour; finding the neighbours is O(log n) in the
     maple tree.
+    """),
+    md("""
+    ## Playground: merging in the virtual file
+
+    The playground starts with the `[anon0][fd][anon1]` scenario before its last step. Replay
+    the last step (`P0: mmap 2 1 rw private anon fixed`), undo it, write page 3 first and try
+    again; map anonymous memory right *after* the last VMA, or at a page that leaves a gap.
+    The address view shows each VMA's place in the virtual anon file.
+    """),
+    code("""
+    from rmapkit.widgets import Playground
+
+    start = "\\n".join(line for line in load("anon0-fd-anon1").text().splitlines()[:-1])
+    pg = Playground(start, view="addrspace")
+    print(pg.apply("P0: mmap 2 1 rw private anon fixed"))
+    print(pg.text())
+    pg.undo()
+    print(pg.apply("P0: write 3 2"), pg.apply("P0: mmap 2 1 rw private anon fixed"))
+    print(pg.text())
+    print("back to the start:", pg.reset())
+    """),
+    widget("""
+    pg
+    """),
+    *exercises("merge", 8, True, """
+    A 3-page VMA at page 2, then one page mapped at page 1, right before it. The new range's
+    `pgoff` is page 1, and `1 + 1 == 2` is the existing VMA's `vm_pgoff`:
+    `can_vma_merge_before()` holds, so the existing VMA is extended down, exactly as in
+    "mmap before an existing VMA". Yes:
+    """, [13, 11], "Answer True or False."),
+    md("""
+    **Next:** chapter 3, the split example: what happens to all this when a VMA is cut in
+    two.
     """),
 ]

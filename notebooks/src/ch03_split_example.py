@@ -1,6 +1,6 @@
 """Chapter 3: the split example: unmap page 2 of 3, and rmap through the interval tree."""
 
-from cells import HELPERS, code, md
+from cells import HELPERS, code, exercises, md, widget
 
 NAME = "03-split-example"
 
@@ -136,5 +136,39 @@ CELLS = [
     folio would visit the right piece too, where `vma_address()` gives page 2's address and
     the page-table check (`page_vma_mapped_walk()`) finds a different folio. The split rule
     `vm_pgoff + offset` keeps every key where the folios' `index` values expect it.
+    """),
+    md("""
+    ## Playground: pick the page to unmap, pick the page to walk
+
+    `SplitExplorer(pages=3)` maps and writes three pages, unmaps one and walks the rmap of
+    another page's folio. `run(unmap_page, rmap_page)` returns what the model found:
+    """),
+    code("""
+    from rmapkit.widgets import SplitExplorer
+
+    sx = SplitExplorer(pages=3)
+    r = sx.run(unmap_page=1, rmap_page=2)
+    print([v["range"] for v in r["vmas"]], r["anon_vmas"], hex(r["index"]), r["visited"])
+    r = sx.run(unmap_page=0, rmap_page=2)
+    print([v["range"] for v in r["vmas"]], r["anon_vmas"], hex(r["index"]), r["visited"])
+    print(sx.text())
+    """),
+    md("""
+    Unmapping page 0 needs one split only: `vms_gather_munmap_vmas()` splits at the end of the
+    range (`new_below=0`), the new struct `[1, 3)` gets `vm_pgoff` + 1 and the old struct
+    leaves with page 0. The remaining VMA is still in `av0`, keyed by its new range. Try
+    `SplitExplorer(pages=5)` and unmap page 2: which pages' folios does each avc reach?
+    """),
+    widget("""
+    sx.run(unmap_page=1, rmap_page=2)
+    sx
+    """),
+    *exercises("vma-count", 6, 1, """
+    Three pages at page 1, page 1 written (the VMA gets an anon_vma), page 3 made read-only
+    (a split: `[1, 3)` and `[3, 4)`), then pages 1, 2 and 3 unmapped one by one: nothing of
+    the first mapping is left. The last `mmap()` at page 5 makes one new VMA. One:
+    """, [2, 3], "Answer with a number."),
+    md("""
+    **Next:** chapter 4, `mremap()` and merging: a VMA that moves keeps its `vm_pgoff`.
     """),
 ]
