@@ -74,37 +74,7 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
     if mm.map_count > k.sysctl_max_map_count:
         raise syscall_error(errno.ENOMEM, call, "map_count exceeds vm.max_map_count")
     maptype = flags & MAP_TYPE
-    if maptype not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE) and \
-            not (anon and maptype == MAP_DROPPABLE):
-        raise syscall_error(errno.EINVAL, call, "map type is not MAP_SHARED or MAP_PRIVATE")
-    if maptype == MAP_DROPPABLE:
-        raise NotImplementedError("mmap(MAP_DROPPABLE) is not modelled")
     shared = maptype in (MAP_SHARED, MAP_SHARED_VALIDATE)
-    if anon and maptype == MAP_SHARED_VALIDATE:
-        raise syscall_error(errno.EINVAL, call, "MAP_SHARED_VALIDATE needs a file")
-    vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE \
-        | VM_MAYEXEC
-    vm_ops = None
-    if file is not None:
-        inode = file.inode
-        if not file.f_mode & FMODE_READ:
-            raise syscall_error(errno.EACCES, call, "file not open for reading")
-        if shared:
-            if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
-                raise syscall_error(errno.EACCES, call,
-                                    "MAP_SHARED with PROT_WRITE on a file not open for writing")
-            vm_flags |= VM_SHARED | VM_MAYSHARE
-            if not file.f_mode & FMODE_WRITE:
-                vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
-        if inode.kind == "zero" and not shared:
-            vm_ops = None                        # private /dev/zero is anonymous memory
-        else:
-            vm_ops = inode.kind
-    elif shared:
-        vm_flags |= VM_SHARED | VM_MAYSHARE
-        pgoff = 0
-    if flags & MAP_NORESERVE:
-        vm_flags |= VM_NORESERVE
     fixed = bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
     if fixed and addr & (PAGE_SIZE - 1):
         raise syscall_error(errno.EINVAL, call, "MAP_FIXED address is not page aligned")
@@ -116,6 +86,41 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
     if flags & MAP_FIXED_NOREPLACE and not mm.range_is_free(start, length):
         raise syscall_error(errno.EEXIST, call,
                             f"[{start:#x}, {end:#x}) overlaps an existing mapping")
+    # Only now does do_mmap() look at the map type and the file's access mode.
+    if maptype not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE) and \
+            not (anon and maptype == MAP_DROPPABLE):
+        raise syscall_error(errno.EINVAL, call, "map type is not MAP_SHARED or MAP_PRIVATE")
+    if maptype == MAP_DROPPABLE:
+        raise NotImplementedError("mmap(MAP_DROPPABLE) is not modelled")
+    if anon and maptype == MAP_SHARED_VALIDATE:
+        raise syscall_error(errno.EINVAL, call, "MAP_SHARED_VALIDATE needs a file")
+    vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE \
+        | VM_MAYEXEC
+    vm_ops = None
+    if file is not None:
+        inode = file.inode
+        if shared:
+            if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
+                raise syscall_error(errno.EACCES, call,
+                                    "MAP_SHARED with PROT_WRITE on a file not open for writing")
+            vm_flags |= VM_SHARED | VM_MAYSHARE
+            if not file.f_mode & FMODE_WRITE:
+                vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
+        if not file.f_mode & FMODE_READ:
+            raise syscall_error(errno.EACCES, call, "file not open for reading")
+        if inode.kind == "pfn":
+            npages = (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT
+            if pgoff + (length >> PAGE_SHIFT) > npages:
+                raise syscall_error(errno.EINVAL, call, f"{inode.path} has only {npages} pages")
+        if inode.kind == "zero" and not shared:
+            vm_ops = None                        # private /dev/zero is anonymous memory
+        else:
+            vm_ops = inode.kind
+    elif shared:
+        vm_flags |= VM_SHARED | VM_MAYSHARE
+        pgoff = 0
+    if flags & MAP_NORESERVE:
+        vm_flags |= VM_NORESERVE
     if file is None and not shared:
         pgoff = start >> PAGE_SHIFT              # the virtual anon file
     if _accountable(False, vm_flags):
@@ -168,12 +173,7 @@ def _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags, call):
     """A device whose ->mmap calls remap_pfn_range() over the whole VMA."""
     from .pfnmap import remap_pfn_range
     vma = _new_vma(proc.mm, start, end, pgoff, vm_flags, file, "pfn")
-    inode = file.inode
-    npages = (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT
-    if pgoff + vma.pages > npages:
-        remove_vma_from_mm(vma)
-        raise syscall_error(errno.EINVAL, call, f"{inode.path} has only {npages} pages")
-    remap_pfn_range(vma, start, inode.pfn_base + pgoff, end - start)
+    remap_pfn_range(vma, start, file.inode.pfn_base + pgoff, end - start)
     return vma
 
 
@@ -305,6 +305,9 @@ def _mprotect_fixup(mm, vma, prev, start, end, newflags, call):
     if not newflags & VM_WRITE:
         for _, pte in mm.ptes_in(start, end):
             pte.writable = False
+    if (oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
+        # "Private VM_LOCKED VMA becoming writable: trigger COW to avoid major fault".
+        populate(mm, start, end)
     return vma
 
 
