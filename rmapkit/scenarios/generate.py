@@ -34,10 +34,16 @@ class _Gen:
         self.next_child = 1
         self.lines = []
         self.files = self.r.random() < 0.4
+        self.memfd = self.r.random() < 0.25
+        self.mapped = set()         # pages some mmap probably mapped: aim ops there
 
-    def rng(self, max_len=5):
-        """A (page, count) inside the window."""
+    def rng(self, max_len=5, aim=0.0):
+        """A (page, count) inside the window; with probability ``aim`` starting at a page
+        an earlier mmap probably mapped (so that ops hit VMAs more often than holes)."""
         n = self.r.randint(1, max_len)
+        hits = sorted(p for p in self.mapped if p <= self.window - n)
+        if hits and self.r.random() < aim:
+            return self.r.choice(hits), n
         page = self.r.randint(0, self.window - n)
         return page, n
 
@@ -46,20 +52,22 @@ class _Gen:
         proc = r.choice(self.alive)
         kind = r.choices(
             ["mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork",
-             "exit"],
-            [28, 10, 16, 14, 6, 9, 15, 3 if len(self.alive) < 4 else 0,
-             2 if len(self.alive) > 1 else 0])[0]
+             "exit", "ftruncate"],
+            [28, 10, 16, 14, 6, 9, 15, 4 if len(self.alive) < 4 else 0,
+             2 if len(self.alive) > 1 else 0, 1 if self.files or self.memfd else 0])[0]
         return getattr(self, "g_" + kind)(proc)
 
     def g_mmap(self, proc):
         r = self.r
         page, n = self.rng()
+        self.mapped.update(range(page, page + n))
         prot = r.choice(PROTS)
         src = r.choices(["private anon", "shared anon", "private fd=F", "shared fd=F",
-                         "private fd=Z"],
-                        [80, 6, 6 if self.files else 0, 5 if self.files else 0, 3])[0]
+                         "private fd=Z", "private fd=M", "shared fd=M"],
+                        [80, 6, 6 if self.files else 0, 5 if self.files else 0, 3,
+                         3 if self.memfd else 0, 4 if self.memfd else 0])[0]
         words = [f"{proc}: mmap {page} {n} {prot} {src}"]
-        if "fd=F" in src:
+        if "fd=F" in src or "fd=M" in src:
             words.append(f"off={r.randint(0, FILE_PAGES - 2)}")
         where = r.choices(["fixed", "", "noreplace"], [70, 25, 5])[0]
         if where:
@@ -71,16 +79,17 @@ class _Gen:
         return " ".join(words)
 
     def g_munmap(self, proc):
-        page, n = self.rng(6)
+        page, n = self.rng(6, aim=0.5)
+        self.mapped.difference_update(range(page, page + n))
         return f"{proc}: munmap {page} {n}"
 
     def g_mprotect(self, proc):
-        page, n = self.rng(6)
+        page, n = self.rng(6, aim=0.7)
         return f"{proc}: mprotect {page} {n} {self.r.choice(PROTS)}"
 
     def g_mremap(self, proc):
         r = self.r
-        page, n = self.rng()
+        page, n = self.rng(aim=0.7)
         how = r.choices(["grow", "shrink", "move", "move-resize", "dontunmap"],
                         [20, 12, 45, 13, 10])[0]
         if how == "grow":
@@ -96,16 +105,20 @@ class _Gen:
         return f"{proc}: mremap {page} {n} {new} to {dest}{extra}"
 
     def g_madvise(self, proc):
-        page, n = self.rng(6)
+        page, n = self.rng(6, aim=0.7)
         return f"{proc}: madvise {page} {n} {self.r.choice(MADVICES)}"
 
     def g_read(self, proc):
-        page, n = self.rng(4)
+        page, n = self.rng(4, aim=0.7)
         return f"{proc}: read {page} {n}"
 
     def g_write(self, proc):
-        page, n = self.rng(4)
+        page, n = self.rng(4, aim=0.7)
         return f"{proc}: write {page} {n}"
+
+    def g_ftruncate(self, proc):
+        fd = self.r.choice([f for f, ok in (("F", self.files), ("M", self.memfd)) if ok])
+        return f"{proc}: ftruncate {fd} {self.r.randint(0, FILE_PAGES)}"
 
     def g_fork(self, proc):
         child = f"P{self.next_child}"
@@ -121,6 +134,8 @@ class _Gen:
         head = [f"# random scenario, seed {seed}", f"window {self.window}"]
         if self.files:
             head += [f"file data {FILE_PAGES}", "P0: open data rw as F"]
+        if self.memfd:
+            head += ["P0: memfd buf as M", f"P0: ftruncate M {FILE_PAGES}"]
         head.append("P0: open /dev/zero rw as Z")
         body = [self.op() for _ in range(self.n_ops)]
         return "\n".join(head + body) + "\n"
