@@ -23,14 +23,17 @@ Lines
 ``PROC: OP ARGS...``              an op run by process PROC (``P0`` exists at the start)
 ``expect ERRNO``                  the op above must fail with ERRNO (``EEXIST``, ``EFAULT``,
                                   ...; ``SIGSEGV`` for a read/write the kernel refuses
-                                  with SIGSEGV or SIGBUS: the two are not told apart)
+                                  with SIGSEGV or SIGBUS: the two are not told apart).
+                                  ``... expect ERRNO`` may also end the op's own line.
+                                  An op without ``expect`` must succeed.
 
 Ops (PAGE and N are page numbers / counts inside the window)
 ------------------------------------------------------------
 ``mmap PAGE N PROT TYPE SOURCE [FLAG...]``  PROT ``rw``/``r-x``/``---``/``none``...;
       TYPE ``private``/``shared``; SOURCE ``anon`` or ``fd=NAME [off=PAGES]``;
       FLAG ``fixed``, ``noreplace`` (MAP_FIXED_NOREPLACE), ``noreserve``, ``populate``,
-      ``locked``.  Without ``fixed`` PAGE is only a hint (the kernel takes a free hint).
+      ``locked``.  Without ``fixed`` PAGE is only a hint: the kernel takes a free hint,
+      and a hint that is not free is reported (the mapping would land outside the window).
 ``munmap PAGE N`` / ``mprotect PAGE N PROT`` / ``madvise PAGE N ADVICE`` (``dontneed``,
       ``wipeonfork``, ... = MADV_*)
 ``mremap PAGE OLD_N NEW_N [to PAGE] [dontunmap]``  in place, or moved (MREMAP_MAYMOVE |
