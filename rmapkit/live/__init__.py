@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 from rmapkit.live import wire
 
@@ -67,11 +69,16 @@ def _driver_cmd():
     return [sys.executable, "-c", _BOOT.format(pkg=pkg)]
 
 
+def _files_parent():
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
 def _run_batch(programs, timeout):
     """Run programs in one driver; return (results so far, error or None)."""
+    tmp = tempfile.mkdtemp(prefix="rmapkit-live-", dir=_files_parent())
     proc = subprocess.Popen(_driver_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
-    data = json.dumps({"programs": programs}).encode()
+    data = json.dumps({"programs": programs, "tmpdir": tmp}).encode()
     error = None
     try:
         out, err = proc.communicate(data, timeout=timeout)
@@ -79,7 +86,9 @@ def _run_batch(programs, timeout):
         _kill_group(proc.pid)
         out, err = proc.communicate()
         error = f"the live driver timed out after {timeout:.0f} s"
-    _kill_group(proc.pid)           # nothing of the batch may outlive it
+    finally:
+        _kill_group(proc.pid)       # nothing of the batch may outlive it
+        shutil.rmtree(tmp, ignore_errors=True)
     results = []
     for line in out.decode(errors="replace").splitlines():
         try:
@@ -109,6 +118,10 @@ def run_programs(programs, timeout=None):
     new driver.  Cost: one interpreter start per batch (~50 ms) plus the programs.
     """
     programs = list(programs)
+    why = observability().get("everything")
+    if why:
+        return [{"outcomes": [], "rets": [], "snapshots": [], "pids": [],
+                 "error": f"no live kernel to observe: {why}"} for _ in programs]
     results = []
     while len(results) < len(programs):
         rest = programs[len(results):]
@@ -116,7 +129,7 @@ def run_programs(programs, timeout=None):
         got, error = _run_batch(rest, limit)
         results.extend(got)
         if len(results) < len(programs):
-            results.append({"outcomes": [], "rets": [], "snapshots": [],
+            results.append({"outcomes": [], "rets": [], "snapshots": [], "pids": [],
                             "error": error or "the live driver stopped early"})
     for r in results:
         r["snapshots"] = [wire.snapshot_from_dict(s) for s in r["snapshots"]]

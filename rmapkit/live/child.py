@@ -1,8 +1,8 @@
 """The live driver: ``python -m rmapkit.live.child`` runs programs read from stdin.
 
-Input (stdin, JSON): ``{"programs": [program, ...]}``; output (stdout): one JSON line per
-program, in order, flushed as each finishes, so a caller that loses the driver knows which
-programs completed.  A *program* is a scenario lowered to absolute addresses::
+Input (stdin, JSON): ``{"programs": [program, ...], "tmpdir": dir for files}``; output
+(stdout): one JSON line per program, in order, flushed as each finishes, so a caller that
+loses the driver knows which programs completed.  A *program* is a scenario lowered to absolute addresses::
 
     {"window": [lo, hi], "files": [["data", 32768]], "steps": true,
      "ops": [{"proc": "P0", "kind": "mmap", "args": {...}}, ...]}
@@ -50,8 +50,9 @@ class Abort(Exception):
 class Run:
     """One program being run: the processes, their control sockets, their pids."""
 
-    def __init__(self, prog, kpages):
+    def __init__(self, prog, kpages, tmpdir=None):
         self.prog = prog
+        self.tmpdir = tmpdir
         self.window = tuple(prog["window"])
         self.kpages = kpages
         self.socks = {}             # name -> driver end of the control socket
@@ -62,7 +63,7 @@ class Run:
 
     # -- processes ---------------------------------------------------------------------
     def start(self):
-        self.files_dir = tempfile.mkdtemp(prefix="rmapkit-", dir=_files_parent())
+        self.files_dir = tempfile.mkdtemp(prefix="scn-", dir=self.tmpdir or _files_parent())
         for name, size in self.prog.get("files", ()):
             with open(os.path.join(self.files_dir, name), "wb") as f:
                 f.truncate(size)
@@ -211,14 +212,17 @@ def _window_taken(window):
     return None
 
 
-def run_program(prog, kpages):
-    """Run one program in fresh processes; return its JSON-able result (see module doc)."""
+def run_program(prog, kpages, tmpdir=None):
+    """Run one program in fresh processes; return its JSON-able result (see module doc).
+
+    Its files live in a new directory under ``tmpdir`` (default /dev/shm or $TMPDIR).
+    """
     res = {"outcomes": [], "rets": [], "snapshots": [], "error": None, "pids": []}
     taken = _window_taken(prog["window"])
     if taken:
         res["error"] = f"the window is not free in the driver: {taken}"
         return res
-    run = Run(prog, kpages)
+    run = Run(prog, kpages, tmpdir)
     steps = prog.get("steps", True)
     try:
         run.start()
@@ -248,9 +252,9 @@ def main():
     out = sys.stdout
     for prog in request["programs"]:
         try:
-            res = run_program(prog, kpages)
+            res = run_program(prog, kpages, request.get("tmpdir"))
         except Exception as e:               # keep the batch going; say what broke
-            res = {"outcomes": [], "rets": [], "snapshots": [],
+            res = {"outcomes": [], "rets": [], "snapshots": [], "pids": [],
                    "error": f"driver: {type(e).__name__}: {e}"}
         out.write(json.dumps(res) + "\n")
         out.flush()
