@@ -2,7 +2,8 @@
 
 Input (stdin, JSON): ``{"programs": [program, ...], "tmpdir": dir for files}``; output
 (stdout): one JSON line per program, in order, flushed as each finishes, so a caller that
-loses the driver knows which programs completed.  A *program* is a scenario lowered to absolute addresses::
+loses the driver knows which programs completed.  A *program* is a scenario lowered to
+absolute addresses::
 
     {"window": [lo, hi], "files": [["data", 32768]], "steps": true,
      "ops": [{"proc": "P0", "kind": "mmap", "args": {...}}, ...]}
