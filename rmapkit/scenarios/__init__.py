@@ -4,10 +4,10 @@
 >>> sc = load("split")
 >>> [op.text for op in sc.ops]
 ['P0: mmap 0 3 rw private anon', 'P0: write 0 3', 'P0: munmap 1 1']
->>> parse("P0: mmap 0 3 rw privte anon")
+>>> parse("P0: mmap 0 3 rw privte anon")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-rmapkit.scenarios.format.ScenarioError: <scenario>:1: unknown mmap word 'privte' (expected private, shared, anon, fd=NAME, off=PAGES, fixed, noreplace, fixed_noreplace, noreserve, populate, locked)
+rmapkit.scenarios.format.ScenarioError: <scenario>:1: unknown mmap word 'privte' (expected ...)
     P0: mmap 0 3 rw privte anon
 
 The format is described in rmapkit.scenarios.format; run_model() / run_live() run a
