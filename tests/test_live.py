@@ -141,3 +141,12 @@ def test_live_checks_expectations():
         run_live(sc)
     res = run_live(load("remap-pfn-private"))
     assert res.skipped.startswith("model-only")
+
+
+@needs_live
+def test_compare_with_kernel_in_one_call():
+    from rmapkit.scenarios import compare_with_kernel
+    d = compare_with_kernel("fork-cow")
+    assert not d and "agree" in d.text() and "<table" in d._repr_html_()
+    d = compare_with_kernel("P0: mmap 0 2 rw private anon\nP0: write 0 2\nP0: fork P1\n")
+    assert not d

@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from rmapkit.scenarios.diff import compare_runs
+from rmapkit.scenarios.diff import Diff, compare_runs
 from rmapkit.scenarios.generate import shrink
 from rmapkit.scenarios.run import run_live_many, run_model
 
-__all__ = ["Disagreement", "agree", "minimal_failure", "report"]
+__all__ = ["Disagreement", "agree", "minimal_failure", "report", "compare_with_kernel"]
 
 
 @dataclass
@@ -96,3 +96,23 @@ def report(dis):
     """The disagreement as a scenario file: the diff as comments, then the ops."""
     lines = [f"# {line}" if line else "#" for line in dis.diff.text().splitlines()]
     return "\n".join(lines) + "\n" + dis.scenario.text()
+
+
+def compare_with_kernel(scenario):
+    """"Does my kernel really do that?": run ``scenario`` (a name, path, text or Scenario)
+    in the model and in the live kernel; return the Diff (it renders as HTML in Jupyter).
+
+    Where the live kernel cannot be observed the Diff is empty and its note says why.
+    """
+    from rmapkit import live
+    from rmapkit.scenarios.library import load
+    from rmapkit.scenarios.parser import parse
+    if isinstance(scenario, str) and "\n" in scenario:
+        scenario = parse(scenario)
+    sc = load(scenario)
+    m = run_model(sc, strict=False)
+    ok, why = live.available()
+    if not ok and not sc.model_only:
+        return Diff(m.snapshot, None, note=f"not compared: the live kernel cannot be "
+                                           f"observed here ({why})")
+    return compare_runs(m, run_live_many([sc], strict=False)[0])
