@@ -70,7 +70,15 @@ def _driver_cmd():
 
 
 def _files_parent():
-    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    """A writable directory on a mount without noexec (scenario files may be mapped
+    PROT_EXEC, and noexec would also drop VM_MAYEXEC): /dev/shm, else $TMPDIR."""
+    for d in ("/dev/shm", tempfile.gettempdir()):
+        try:
+            if os.access(d, os.W_OK) and not os.statvfs(d).f_flag & os.ST_NOEXEC:
+                return d
+        except OSError:
+            continue
+    return None
 
 
 def _run_batch(programs, timeout):
