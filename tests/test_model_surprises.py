@@ -454,3 +454,35 @@ def test_read_only_shared_file_mapping_cannot_become_writable(k, p):
     p.mmap(pg(0), 2 * PS, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0)
     expect_errno(k, errno.EACCES, p.mprotect, pg(0), 2 * PS, RW)
     assert W and WPG and rel(WPG) == 0 and isinstance(k.snapshot(), Snapshot)
+
+
+@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #3): the model does not "
+                   "THP-align kernel-chosen file and private /dev/zero mappings "
+                   "(thp_get_unmapped_area())")
+@pytest.mark.parametrize("kind,length,offset", [
+    ("file", PMD, 0), ("file", 3 * PMD // 2, 0), ("file", 2 * PMD, PMD // 2),
+    ("private file", 3 * PMD // 2, PMD // 2), ("/dev/zero", PMD, 0),
+    ("/dev/zero", 3 * PMD // 2, 0)])
+def test_file_and_dev_zero_mappings_get_thp_alignment(k, p, kind, length, offset):
+    """__thp_get_unmapped_area() (ext4's and private /dev/zero's get_unmapped_area): when
+    ``[offset, offset+length)`` contains a whole 2 MiB-aligned block, the kernel picks an
+    address with ``addr == offset (mod 2 MiB)`` (observed live for all these cases)."""
+    if kind == "/dev/zero":
+        fd, flags = p.open("/dev/zero", O_RDWR), MAP_PRIVATE
+    else:
+        k.create_file("/f", 8 * PMD)
+        fd = p.open("/f", O_RDWR)
+        flags = MAP_SHARED if kind == "file" else MAP_PRIVATE
+    p.mmap(0, 3 * PS, PROT_READ, PA)
+    a = p.mmap(0, length, RW, flags, fd, offset)
+    assert (a - offset) % PMD == 0
+
+
+def test_file_mapping_without_a_whole_aligned_block_is_placed_right_below(k, p):
+    """``[4 KiB, 2 MiB + 4 KiB)`` holds no whole aligned 2 MiB block of the file: no THP
+    alignment, the mapping goes directly below the last one (observed live)."""
+    k.create_file("/f", 8 * PMD)
+    fd = p.open("/f", O_RDWR)
+    top = p.mmap(0, 3 * PS, PROT_READ, PA)
+    a = p.mmap(0, PMD, RW, MAP_SHARED, fd, PS)
+    assert a == top - PMD
