@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from rmapkit.render import display
 from rmapkit.scenarios import names, run_model
 from rmapkit.widgets import PageIndexExplorer, Playground, SplitExplorer
 from rmapkit.widgets.playground import VIEWS, compose_op
@@ -102,6 +103,7 @@ def test_undo_reset_and_determinism():
     pg = fresh(ops)
     assert same_state(pg, fresh(ops))
     svg = pg.svg()
+    display._render.cache_clear()                       # a second real Graphviz run
     assert svg == fresh(ops).svg()                      # byte-identical SVG
     assert pg.undo() and pg.history == ops[:-1]
     assert same_state(pg, fresh(ops[:-1]))
@@ -143,6 +145,15 @@ def test_views():
     assert empty.svg("tree").startswith("<svg") or "<svg" in empty.svg("tree")
 
 
+def test_svg_without_graphviz(monkeypatch):
+    monkeypatch.setattr(display, "svg_backend", lambda *a, **k: None)
+    pg = fresh(["P0: munmap 0 1"])
+    for v in ALL_VIEWS:
+        svg = pg.svg(v)
+        assert svg.startswith("<svg") and "Graphviz is not available" in svg
+        assert "<title" in svg                          # alt text survives the fallback
+
+
 def test_scenario_text_round_trips():
     ops = ["P0: munmap 0 1", "P0: fork P1", "P1: write 2"]
     pg = fresh(ops)
@@ -168,15 +179,23 @@ def test_compose_op():
 
 @pytest.mark.skipif(not HAVE_DOT, reason="needs Graphviz dot")
 def test_render_time():
+    """apply() + a fresh (uncached) SVG stays well under 100 ms.  Each step is timed three
+    times (undo, apply again) and the best kept, so a busy CI machine does not fail it."""
     pg = Playground("split")
     ops = ["P0: munmap 0 1", "P0: mremap 2 1 1 to 5", "P0: fork P1", "P1: write 5",
            "P1: mmap 0 2 rw private anon", "P1: write 0 2"]
     worst = 0.0
     for op, view in zip(ops, ("graph", "addrspace", "tree", "diff", "graph", "addrspace")):
-        t = time.perf_counter()
-        assert pg.apply(op)
-        pg.svg(view)
-        worst = max(worst, time.perf_counter() - t)
+        best = float("inf")
+        for attempt in range(3):
+            if attempt:
+                assert pg.undo()
+            display._render.cache_clear()
+            t = time.perf_counter()
+            assert pg.apply(op)
+            pg.svg(view)
+            best = min(best, time.perf_counter() - t)
+        worst = max(worst, best)
     assert worst < 0.1, f"an op + diagram took {worst * 1000:.0f} ms"
 
 
@@ -322,6 +341,7 @@ def test_split_ui():
     pytest.importorskip("ipywidgets")
     ex = SplitExplorer(pages=3)
     u = ex.widget and ex._ui
+    assert "rmap_walk() finds" in u.text.value and "<svg" in u.diagram.value
     u.unmap.value = 0
     assert ex.unmap_page == 0 and "munmap 0 1" in u.text.value
     u.rmap.value = 0

@@ -80,7 +80,7 @@ class PlaygroundUI:
         self.reset_button = W.Button(description="Reset", tooltip="back to the start")
         self.view = W.ToggleButtons(options=_VIEWS, value=pg.view if pg.view in
                                     dict((v, v) for _, v in _VIEWS) else "graph",
-                                    description="view", style={"button_width": "110px"})
+                                    description="view", style={"button_width": "130px"})
         self.diagram = W.HTML(value="")
         self.error_line = W.HTML(value="")
         self.history = W.HTML(value="")
@@ -216,7 +216,7 @@ class SplitUI:
         self.rmap.observe(self.on_change, names="value")
         self.root = W.VBox([W.HBox([self.unmap, self.rmap]), self.text, self.error_line,
                             self.diagram])
-        self.on_change()
+        self.refresh()                  # ex has run already; ex._ui is set only after this
 
     @guarded
     def on_change(self, change=None):
