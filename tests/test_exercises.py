@@ -22,7 +22,7 @@ CASES = [(k, s) for k in KINDS for s in SEEDS]
 
 
 def test_kinds():
-    assert {"vma-count", "folio-index", "rmap", "merge"} <= set(KINDS)
+    assert {"vma-count", "vma-pgoff", "folio-index", "rmap", "merge"} <= set(KINDS)
 
 
 @pytest.mark.parametrize("kind,seed", CASES)
@@ -81,6 +81,18 @@ def test_vma_count_agrees_with_a_fresh_run(seed):
     assert check("vma-count", seed, f" {n:#x} ").correct
     assert check("vma-count", seed, float(n)).correct
     assert not check("vma-count", seed, True).correct
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_vma_pgoff_agrees_with_a_fresh_run(seed):
+    case = get_case("vma-pgoff", seed)
+    page = int(case.prompt.split("page ")[1].split()[0])
+    _, res = _run("vma-pgoff", seed)
+    v = next(v for v in res.snapshot.process("P0").vmas
+             if v.vm_start <= BASE + page * PAGE < v.vm_end)
+    assert case.answer == v.vm_pgoff
+    assert check("vma-pgoff", seed, v.vm_pgoff - BASE_PGOFF).correct
+    assert check("vma-pgoff", seed, hex(v.vm_pgoff)).correct
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -2,7 +2,7 @@
 
 >>> from rmapkit.exercises import KINDS, question, check, solution
 >>> sorted(KINDS)
-['folio-index', 'merge', 'rmap', 'vma-count']
+['folio-index', 'merge', 'rmap', 'vma-count', 'vma-pgoff']
 >>> q = question("vma-count", seed=1)
 >>> q.kind, q.seed
 ('vma-count', 1)

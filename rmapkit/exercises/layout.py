@@ -1,8 +1,9 @@
-"""Exercise kinds about the VMA layout: ``vma-count`` and ``merge``.
+"""Exercise kinds about the VMA layout: ``vma-count``, ``vma-pgoff`` and ``merge``.
 
 ``vma-count``: after a random run of mmap/munmap/mprotect/write/mremap, how many VMAs does
 P0 have?  Every op is run in the model before it is kept, and the answer is the model's
-count after the last one.
+count after the last one.  ``vma-pgoff``: the same kind of run; what is vm_pgoff of the
+VMA at a page (moved VMAs preferred)?
 
 ``merge``: a neighbour is set up (written or not, moved by mremap or not, forked or not),
 then one mmap, mprotect or mremap lands next to it: does the range end up in a VMA that
@@ -18,7 +19,7 @@ from rmapkit.exercises.core import (BASE_PGOFF, Builder, Case, layout_lines, let
                                     page_of, parse_bool, parse_int, pgoff_text, register,
                                     step_story)
 
-__all__ = ["vma_count", "merge"]
+__all__ = ["vma_count", "vma_pgoff", "merge"]
 
 
 def _mapped(b, proc="P0"):
@@ -88,22 +89,24 @@ def _change_words(before, after, names, proc="P0"):
     return "; ".join(words) or "no VMA changed"
 
 
-@register("vma-count", "How many VMAs does P0 have after these ops?")
-def vma_count(rng):
+def _random_layout(rng, ops=(3, 5)):
+    """A window with a random run of mmap/munmap/mprotect/write/mremap in P0, run."""
     window = rng.choice([8, 10, 12])
     b = Builder(rng, window)
     first = rng.randint(0, 2)
     b.try_op(f"P0: mmap {first} {rng.randint(3, 5)} rw private anon")
     if rng.random() < 0.6:
         b.try_op(f"P0: write {first} {rng.randint(1, 3)}")
-    for _ in range(rng.randint(3, 5)):
+    for _ in range(rng.randint(*ops)):
         for _attempt in range(30):
             if b.try_op(_random_op(rng, b)):
                 break
     sc, res = b.run()
+    return window, sc, res
+
+
+def _layout_story(res, window):
     names = letters(res.steps)
-    final = res.snapshot.process("P0")
-    count = len(final.vmas)
     lines = ["Each op, and P0's VMAs after it (one letter per struct vm_area_struct; "
              "a letter that stays is the same struct):"]
     prev = None
@@ -111,6 +114,15 @@ def vma_count(rng):
         lines.append(f"{i}. {op}: {_change_words(prev, snap, names)}")
         lines += layout_lines(snap, window, names)
         prev = snap
+    return names, lines
+
+
+@register("vma-count", "How many VMAs does P0 have after these ops?")
+def vma_count(rng):
+    window, sc, res = _random_layout(rng)
+    final = res.snapshot.process("P0")
+    count = len(final.vmas)
+    names, lines = _layout_story(res, window)
     lines.append(f"After the last op P0 has {count} VMA{'s' if count != 1 else ''}"
                  + (": " + ", ".join(names[v.id] for v in final.vmas) if count else "")
                  + ".  Neighbours stay apart when their flags differ, their vm_pgoff "
@@ -120,6 +132,42 @@ def vma_count(rng):
                 scenario_text=sc.text(), answer=count, answer_text=str(count),
                 derivation=lines, read=lambda raw: parse_int(raw, "a number of VMAs"),
                 how_to_answer="a number, e.g. 3")
+
+
+@register("vma-pgoff", "What is vm_pgoff of the VMA at this page?")
+def vma_pgoff(rng):
+    for _attempt in range(20):
+        window, sc, res = _random_layout(rng, ops=(3, 4))
+        vmas = res.snapshot.process("P0").vmas
+        if vmas:
+            break
+    # prefer a VMA whose pgoff is not its own address (moved by mremap)
+    odd = [v for v in vmas if v.vm_pgoff != BASE_PGOFF + page_of(v.vm_start)]
+    v = rng.choice(odd or list(vmas))
+    page = rng.randint(page_of(v.vm_start), page_of(v.vm_end) - 1)
+    names, lines = _layout_story(res, window)
+    lines.append(f"Page {page} is in {names[v.id]} = {v.id}, pages [{page_of(v.vm_start)}, "
+                 f"{page_of(v.vm_end)}), vm_pgoff {pgoff_text(v.vm_pgoff)}.")
+    if v.vm_pgoff != BASE_PGOFF + page_of(v.vm_start):
+        lines.append("It is not vm_start >> PAGE_SHIFT: these pages were faulted and then "
+                     "moved by mremap, which keeps vm_pgoff (copy_vma()) so that every "
+                     "folio->index still matches linear_page_index().")
+    else:
+        lines.append("Here vm_pgoff = vm_start >> PAGE_SHIFT (page-0 pgoff + the VMA's first "
+                     "page), as for any anonymous VMA not moved after it was faulted.")
+    answer = v.vm_pgoff
+
+    def same(value):
+        return value == answer or value + BASE_PGOFF == answer
+
+    return Case(kind="", seed=0,
+                prompt=(f"What is vm_pgoff of the VMA that contains page {page} of P0 after "
+                        f"the last op?  (Page 0 of the window has pgoff {BASE_PGOFF:#x}; you "
+                        f"may answer {BASE_PGOFF:#x} + k or just k.)"),
+                scenario_text=sc.text(), answer=answer,
+                answer_text=f"{answer:#x} (= {BASE_PGOFF:#x} + {answer - BASE_PGOFF})",
+                derivation=lines, read=lambda raw: parse_int(raw, "vm_pgoff"),
+                how_to_answer=f"a number, e.g. {BASE_PGOFF + 2:#x} or 2", same=same)
 
 
 # -- merge -------------------------------------------------------------------------------

@@ -122,6 +122,18 @@ class Session:
         """Window page number of ``addr``."""
         return self.scenario.page(addr)
 
+    def pages_of(self, message):
+        """``message`` with every page-aligned address of the window followed by its page
+        number: ``hole at 0x200000006000`` -> ``hole at 0x200000006000 (page 6)``."""
+        lo, hi = self.scenario.window
+
+        def note(m):
+            addr = int(m.group(0), 16)
+            if lo <= addr <= hi and addr % PAGE == 0:
+                return f"{m.group(0)} (page {self.page(addr)})"
+            return m.group(0)
+        return re.sub(r"0x[0-9a-fA-F]+", note, message)
+
     def step(self, op):
         """Run one parsed Op; a StepResult says whether it did what the op line expects.
 
@@ -132,7 +144,7 @@ class Session:
             ret = _model_op(self.kernel, self.procs, self.fds, op)
         except OSError as e:
             name = _errno_name(e)
-            msg = e.strerror if isinstance(e.strerror, str) else str(e)
+            msg = self.pages_of(e.strerror if isinstance(e.strerror, str) else str(e))
             if op.expect == name:
                 return StepResult(True, name, None)
             return StepResult(False, name, msg)
