@@ -11,6 +11,7 @@ import pytest
 
 from rmapkit.render import display
 from rmapkit.scenarios import names, run_model
+from rmapkit.scenarios.format import BASE, PAGE
 from rmapkit.widgets import PageIndexExplorer, Playground, SplitExplorer
 from rmapkit.widgets.playground import VIEWS, compose_op
 
@@ -348,3 +349,26 @@ def test_split_ui():
     assert "was unmapped" in u.text.value
     ex.run(2, 1)
     assert (u.unmap.value, u.rmap.value) == (2, 1)
+
+
+# -- layering ------------------------------------------------------------------------------
+def test_importing_widgets_does_not_import_ipywidgets():
+    import subprocess
+    import sys
+    code = ("import sys, rmapkit.widgets as w; pg = w.Playground('split'); "
+            "pg.apply('P0: munmap 0 1'); pg.svg(); pg.text('tree'); "
+            "w.SplitExplorer().run(1, 2); w.PageIndexExplorer().show(0x7f0000000000); "
+            "print('ipywidgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_playground_replays_an_exercise():
+    from rmapkit.exercises import question, solution
+    q = question("folio-index", 2)
+    pg = Playground(q.scenario)
+    assert pg.start_problems == [] and len(pg.start.ops) == len(q.ops)
+    page = int(q.prompt.split("page ")[1].split()[0])
+    pv = next(p for p in pg.snapshot().process("P0").pages if p.addr == BASE + page * PAGE)
+    assert pv.index == solution("folio-index", 2).answer

@@ -290,11 +290,16 @@ def get_case(kind, seed):
 
 
 class Question:
-    """A question: ``text`` (prompt plus the ops as a scenario listing), ``kind``, ``seed``."""
+    """A question: ``text`` (prompt plus the ops as a scenario listing), ``kind``, ``seed``;
+    also ``scenario`` (the listing alone: ``Playground(q.scenario)`` replays it), ``ops``,
+    ``prompt`` and ``how_to_answer``."""
 
     def __init__(self, case):
         self.kind, self.seed = case.kind, case.seed
         self.scenario = case.scenario_text
+        self.ops = [line for line in case.scenario_text.splitlines()
+                    if ":" in line and not line.startswith("#")]
+        self.prompt = case.prompt
         self.how_to_answer = case.how_to_answer
         ops = "\n".join("    " + line for line in case.scenario_text.rstrip("\n").split("\n"))
         self.text = (f"[{case.kind}, seed {case.seed}]\n"
