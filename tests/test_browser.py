@@ -69,6 +69,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def _descendants(pid: int) -> list:
     import psutil
     try:
@@ -94,11 +103,13 @@ class Lab:
             env[var] = str(state_dir / sub)
         env.pop("JUPYTER_PATH", None)
         # No news or update checks (there is no network, and the toast would cover the page).
-        # Start the notebook's kernel without the "Select Kernel" dialog.
+        # Start the notebook's kernel without the "Select Kernel" dialog; render every cell
+        # (JupyterLab's default windowing leaves off-screen cells out of the DOM).
         for plugin, values in [
                 ("apputils-extension/notification", {"fetchNews": "false",
                                                      "checkForUpdates": False}),
-                ("notebook-extension/tracker", {"autoStartDefaultKernel": True})]:
+                ("notebook-extension/tracker", {"autoStartDefaultKernel": True,
+                                                 "windowingMode": "none"})]:
             path = state_dir / "settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
@@ -115,7 +126,7 @@ class Lab:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=notebook_dir, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
@@ -176,60 +187,25 @@ class Lab:
 
 
 # ---------------------------------------------------------------------------------------------
-# The notebook under test.
+# The chapter under test: chapter 0's playground starts as Playground(window_pages=8) after
+# "P0: mmap 0 4 rw private anon" and "P0: write 0 2" (one VMA, one avc, one anon_vma).  The
+# test unmaps page 1 through the widget, which splits the VMA in two: two VMAs, two avcs,
+# still one anon_vma (chapter 3's example), and the diagram must say so.
 
-FALLBACK_NAME = "browser-smoke.ipynb"
-
-
-def _fallback_notebook() -> dict:
-    """A stand-in playground with plain ipywidgets, used only while no chapter has one."""
-    import nbformat
-    code = '''\
-import ipywidgets as W
-def svg(names):
-    t = "diagram: " + ", ".join(names)
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><title>{t}</title><text x="5" y="20">{t}</text></svg>'
-names = ["vma0"]
-op = W.Dropdown(options=["mmap", "munmap"], value="mmap", description="op")
-name = W.Text(value="vma1", description="name")
-apply = W.Button(description="Apply")
-out = W.HTML(svg(names))
-def on_apply(_):
-    names.append(name.value) if op.value == "mmap" else names.remove(name.value)
-    out.value = svg(names)
-apply.on_click(on_apply)
-W.VBox([W.HBox([op, name, apply]), out])
-'''
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Browser smoke test"),
-                nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
-    return nb
+CHAPTER = "00-start-here.ipynb"
 
 
 @pytest.fixture
 def lab(tmp_path):
     nbdir = tmp_path / "notebooks"
-    src = ROOT / "notebooks"
-    if src.is_dir():
-        shutil.copytree(src, nbdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    else:
-        nbdir.mkdir()
-    import nbformat
-    nbformat.write(_fallback_notebook(), nbdir / FALLBACK_NAME)
+    shutil.copytree(ROOT / "notebooks", nbdir,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     server = Lab(nbdir, tmp_path / "state")
     try:
         server.wait_ready()
         yield server
     finally:
         server.stop()
-
-
-def _svg_titles(page) -> list[str]:
-    return page.eval_on_selector_all(
-        ".jp-OutputArea-output svg title",
-        "els => els.map(e => e.textContent)")
 
 
 def _run_all_cells(page) -> None:
@@ -243,46 +219,119 @@ def _run_all_cells(page) -> None:
         }""", timeout=TIMEOUT_MS)
 
 
-def test_playground_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
+def _labelled(root, css: str, label: str):
+    """The control of the ipywidget in ``root`` whose description is exactly ``label``."""
+    page = root.page
+    box = root.locator(css).filter(
+        has=page.locator("label", has_text=re.compile(rf"^{re.escape(label)}$")))
+    return box.locator("select, input").first
+
+
+def _diagram(root) -> dict:
+    """What the playground's SVG says: its accessible title and the graph's node names."""
+    return root.evaluate("""el => {
+        const svg = el.querySelector('.widget-html-content svg');
+        if (!svg) return null;
+        const t = svg.querySelector('#rmapkit-title, :scope > title');
+        return {title: t ? t.textContent : '',
+                nodes: [...svg.querySelectorAll('g.node > title')].map(n => n.textContent),
+                text: [...svg.querySelectorAll('text')].map(n => n.textContent).join(' ')};
+    }""")
+
+
+def _counts(title: str) -> dict[str, int]:
+    """'Object graph of P0: 2 VMAs, 2 anon_vma_chains, 1 anon_vma, 2 folios' -> counts.
+
+    >>> _counts("Object graph of P0: 1 VMA, 1 anon_vma_chain, 1 anon_vma, 2 folios")
+    {'VMA': 1, 'anon_vma_chain': 1, 'anon_vma': 1, 'folio': 2}
+    """
+    return {m[2]: int(m[1]) for m in re.finditer(r"(\d+) (VMA|anon_vma_chain|anon_vma|folio)s?\b",
+                                                title)}
+
+
+_WAIT_VMAS = r"""([el, n]) => {
+    const t = el.querySelector('.widget-html-content svg title');
+    const m = t && t.textContent.match(/(\d+) VMAs?\b/);
+    return m && Number(m[1]) === n; }"""
+
+
+def test_chapter0_playground_in_jupyterlab(lab):
+    from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    nb = FALLBACK_NAME
+    shot = SHOTS / (Path(CHAPTER).stem + ".png")
     t0 = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
-            console = []
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            expect.set_options(timeout=TIMEOUT_MS)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
             try:
-                page.goto(f"{lab.url}/lab/tree/{nb}?token={lab.token}")
+                page.goto(f"{lab.url}/lab/tree/{CHAPTER}?token={lab.token}")
                 page.wait_for_selector(".jp-Notebook .jp-Cell")
-                # The kernel is up when the toolbar's indicator says idle.
-                page.wait_for_selector(".jp-NotebookPanel-toolbar "
-                                       "[data-status='idle'], .jp-Notebook-ExecutionIndicator"
-                                       "[data-status='idle']", state="attached")
-                _run_all_cells(page)
-                page.wait_for_selector(".jupyter-widgets button", state="visible")
-                before = _svg_titles(page)
-                assert before == ["diagram: vma0"], before
-                page.locator(".widget-text input").fill("vmaX")
-                page.locator(".jupyter-widgets button", has_text="Apply").click()
+                # The kernel is up when the status bar names it and says Idle (the toolbar's
+                # indicator already says idle while it shows "No Kernel | Initializing").
                 page.wait_for_function(
-                    "() => [...document.querySelectorAll('.jp-OutputArea-output svg title')]"
-                    ".some(t => t.textContent.includes('vmaX'))")
-                after = _svg_titles(page)
-                assert after == ["diagram: vma0, vmaX"], after
+                    """() => [...document.querySelectorAll('.jp-StatusBar-Widget')].some(
+                        w => /\\| Idle/.test(w.textContent)
+                             && !/No Kernel/.test(w.textContent))""")
+                _run_all_cells(page)
+
+                # The playground: the widget box that has an Apply button.
+                root = page.locator(".jp-OutputArea-output .widget-vbox").filter(
+                    has=page.locator("button", has_text=re.compile(r"^Apply$"))).first
+                root.scroll_into_view_if_needed()
+                expect(root.locator(".widget-html-content svg").first).to_be_visible()
+                before = _diagram(root)
+                assert before and _counts(before["title"]) == {
+                    "VMA": 1, "anon_vma_chain": 1, "anon_vma": 1, "folio": 2}, before
+                vmas_before = {n for n in before["nodes"] if n.startswith("vma")}
+                assert len(vmas_before) == 1, before
+
+                # Choose the operation, change a field, and check the op line follows.
+                _labelled(root, ".widget-dropdown", "op").select_option(label="munmap")
+                first = _labelled(root, ".widget-inline-hbox", "first page")
+                first.fill("1")
+                first.press("Tab")
+                op_line = _labelled(root, ".widget-text", "op line")
+                expect(op_line).to_have_value("P0: munmap 1 1")
+                root.locator("button", has_text=re.compile(r"^Apply$")).click()
+
+                # The diagram is drawn again: the VMA split in two around page 1, each half
+                # with its own avc, both on the one anon_vma; page 1's folio is gone.
+                page.wait_for_function(_WAIT_VMAS, arg=[root.element_handle(), 2])
+                after = _diagram(root)
+                assert _counts(after["title"]) == {
+                    "VMA": 2, "anon_vma_chain": 2, "anon_vma": 1, "folio": 1}, after
+                vmas_after = {n for n in after["nodes"] if n.startswith("vma")}
+                assert len(vmas_after) == 2 and vmas_after != vmas_before, after
+                assert sum(n.startswith("avc:") for n in after["nodes"]) == 2, after
+                error_text = root.locator(".widget-html-content").all_inner_texts()
+                assert not any("Error" in t or "bad op" in t for t in error_text), error_text
+
+                # Undo (another button) puts the single VMA back.
+                root.locator("button", has_text=re.compile(r"^Undo$")).click()
+                page.wait_for_function(_WAIT_VMAS, arg=[root.element_handle(), 1])
+                assert _diagram(root)["nodes"] == before["nodes"]
+                root.locator("button", has_text=re.compile(r"^Apply$")).click()
+                page.wait_for_function(_WAIT_VMAS, arg=[root.element_handle(), 2])
+
                 text = page.inner_text(".jp-NotebookPanel")
                 for bad in BAD_TEXT:
                     assert bad not in text, f"{bad!r} on the page:\n{text[:3000]}"
-                page.screenshot(path=str(SHOTS / (Path(nb).stem + ".png")), full_page=True)
+                assert page.locator("[data-mime-type='application/vnd.jupyter.stderr']"
+                                    ).count() == 0, "a cell wrote to stderr"
+                assert not errors, errors
+                root.scroll_into_view_if_needed()
+                page.screenshot(path=str(shot))
             except Exception:
                 page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
-                print("console:", *console, sep="\n  ")
+                print("page errors:", *errors, sep="\n  ")
                 print("jupyter log:\n", lab.log())
                 raise
         finally:
             browser.close()
-    print(f"browser test: {time.monotonic() - t0:.1f}s in Chromium")
+    print(f"browser test: {time.monotonic() - t0:.1f}s in Chromium, screenshot {shot}")
