@@ -163,6 +163,32 @@ def test_scenario_text_round_trips():
     assert pg.scenario_text().splitlines()[-3:] == ops
 
 
+def test_random_ops_never_raise_and_replay():
+    """Seeded random UI input: apply() never raises, every error is one line, the model
+    validates after every success, and the history replays to the same state."""
+    import random
+    from rmapkit.widgets.session import OP_KINDS
+    rng = random.Random(7)
+    for _trial in range(4):
+        pg = Playground(window_pages=8)
+        for _ in range(30):
+            kind = rng.choice(OP_KINDS)
+            extra = {"mmap": rng.choice(["private anon", "shared anon", "private anon fixed"]),
+                     "mremap": rng.choice(["", str(rng.randint(0, 7))]),
+                     "madvise": rng.choice(["dontneed", "wipeonfork", "bogus"]),
+                     "fork": pg.next_child_name()}.get(kind, "")
+            line = compose_op(kind, rng.choice(list(pg.procs) or ["P0"]), rng.randint(0, 8),
+                              rng.randint(1, 4), rng.choice(["rw", "r", "none"]), extra,
+                              rng.randint(1, 4))
+            if pg.apply(line):
+                pg.kernel.validate()
+            else:
+                assert pg.error and "\n" not in pg.error and "model raised" not in pg.error
+            if rng.random() < 0.1:
+                pg.undo()
+        assert same_state(pg, fresh(pg.history, scenario=None, window_pages=8))
+
+
 def test_compose_op():
     assert compose_op("mmap", "P0", 1, 2, "r", "") == "P0: mmap 1 2 r private anon"
     assert compose_op("mprotect", "P1", 1, 2, "none") == "P1: mprotect 1 2 none"
