@@ -185,21 +185,30 @@ def ignores_output(cell) -> bool:
     return IGNORE_TAG in tags or cell.get("source", "").lstrip().startswith(IGNORE_COMMENT)
 
 
-def comparable_outputs(cell, patterns=None) -> list:
-    """The outputs of a code cell as nbval compares them: streams, text/plain, SVG."""
-    out = []
+def comparable_outputs(cell, patterns=None) -> dict:
+    """The outputs of a code cell as nbval compares them, sanitized: {key: [values]}.
+
+    Like nbval, all text of one stream (stdout, stderr) is joined into one value (how the
+    kernel split it into messages is timing), and display outputs are grouped by MIME type
+    (text/plain and image/svg+xml; the others are not compared), in order.
+    """
+    out = {}
+    streams = {}
     for o in cell.get("outputs", []):
-        if o.get("output_type") == "stream":
-            out.append((o.get("name"), sanitize("".join(o.get("text", "")), patterns)))
-        elif o.get("output_type") == "error":
-            out.append(("error", o.get("ename"), o.get("evalue")))
+        kind = o.get("output_type")
+        if kind == "stream":
+            streams[o.get("name")] = streams.get(o.get("name"), "") + "".join(o.get("text", ""))
+        elif kind == "error":
+            out.setdefault("error", []).append(f"{o.get('ename')}: {o.get('evalue')}")
         else:
             data = o.get("data", {})
             for mime in ("text/plain", "image/svg+xml"):
                 if mime in data:
                     val = data[mime]
                     val = "".join(val) if isinstance(val, list) else val
-                    out.append((mime, sanitize(val, patterns)))
+                    out.setdefault(mime, []).append(sanitize(val, patterns))
+    for name, text in streams.items():
+        out[name] = [sanitize(text, patterns)]
     return out
 
 

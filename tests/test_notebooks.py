@@ -189,8 +189,9 @@ def test_stored_outputs_are_not_stale(stem):
         if a != b:
             stale.append(i)
             if not first:
-                old_text = "\n".join(str(x[-1]) for x in a).splitlines()
-                new_text = "\n".join(str(x[-1]) for x in b).splitlines()
+                old_text = "\n".join(f"[{k}]\n" + "\n".join(v) for k, v in sorted(a.items()))
+                new_text = "\n".join(f"[{k}]\n" + "\n".join(v) for k, v in sorted(b.items()))
+                old_text, new_text = old_text.splitlines(), new_text.splitlines()
                 first = "\n".join(list(difflib.unified_diff(
                     old_text, new_text, "stored", "fresh", lineterm="", n=1))[:30])
     assert not stale, (f"{stem}: stored outputs of code cells {stale} differ from a fresh run "
