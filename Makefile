@@ -19,7 +19,7 @@ help:
 	@echo "make test     run every test: pytest, doctests, notebooks (nbval)"
 	@echo "make figures  regenerate figures/"
 	@echo "make bench    run bench/bench.py"
-	@echo "make html     static HTML of the notebooks in build/html"
+	@echo "make html     the book as static HTML in build/html (open build/html/index.html)"
 	@echo "make clean    remove .venv, build and caches"
 
 venv: $(STAMP) dot
@@ -78,6 +78,7 @@ test: venv chromium
 	@rc=0; args=(--doctest-modules); \
 	[ -d tests ] && args+=(tests); \
 	[ -d rmapkit ] && args+=(rmapkit); \
+	[ -d tools ] && args+=(tools); \
 	$(VPY) -m pytest "$${args[@]}" || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
 	shopt -s nullglob; nbs=(notebooks/*.ipynb); \
@@ -101,12 +102,10 @@ figures: venv
 bench: venv
 	$(VPY) bench/bench.py
 
+# The static book: one page per chapter from the stored outputs, index.html, figures.html
+# and figures/ beside them; fails on a broken local link (tools/build_html.py).
 html: venv
-	@shopt -s nullglob; nbs=(notebooks/*.ipynb); \
-	if [ $${#nbs[@]} -eq 0 ]; then echo "No notebooks/*.ipynb to convert."; exit 0; fi; \
-	$(VENV)/bin/jupyter nbconvert --to html --output-dir build/html "$${nbs[@]}"; \
-	if [ -d figures ]; then mkdir -p build/html/figures && cp -R figures/. build/html/figures/; fi; \
-	echo "HTML in build/html/"
+	$(VPY) tools/build_html.py --out build/html
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
