@@ -62,6 +62,10 @@ def do_fault(mm, vma, addr, write):
     """
     inode = vma.vm_file.inode
     pgoff = linear_page_index(vma, addr)
+    if write and not vma.vm_flags & VM_SHARED:
+        # do_cow_fault() calls vmf_anon_prepare() before __do_fault() sees i_size: even a
+        # write fault that ends in SIGBUS leaves the VMA an anon_vma.
+        anon_vma_prepare(vma)
     if pgoff >= (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT:
         raise BusError(addr, f"page offset {pgoff:#x} is beyond the end of {inode.path}")
     kernel = mm.kernel

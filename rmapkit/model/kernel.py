@@ -217,9 +217,9 @@ class Process:
 
         Model of mm/truncate.c: truncate_pagecache() -> unmap_mapping_range(even_cows=1).
         """
-        f = self.fdget(fd, "ftruncate")
-        if size < 0:
+        if size < 0:                         # do_sys_ftruncate() checks before fdget()
             raise syscall_error(errno.EINVAL, "ftruncate", "negative size")
+        f = self.fdget(fd, "ftruncate")
         if not f.f_mode & FMODE_WRITE:
             raise syscall_error(errno.EINVAL, "ftruncate", "file not open for writing")
         inode = f.inode

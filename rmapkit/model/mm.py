@@ -134,29 +134,50 @@ class MM:
             i -= 1
             gap_end = t[i].vm_start
 
-    def get_unmapped_area(self, file, addr, length, pgoff, flags, fixed, anon_shared=False):
-        """Choose where a new mapping goes (an address or None for ENOMEM).
-
-        Model of mm/mmap.c: __get_unmapped_area() (v6.18) with x86-64's top-down
-        allocator: MAP_FIXED takes ``addr`` as is; a free hint is honoured; otherwise the
-        highest gap below mmap_base.  Private anonymous lengths that are a multiple of
-        2 MiB and have no hint are 2 MiB aligned (__thp_get_unmapped_area()).
-        O(log n) for fixed and hinted requests.
-        """
-        if length > TASK_SIZE:
-            return None
-        if fixed:
-            return addr if addr <= TASK_SIZE - length else None
+    def _generic_area(self, addr, length):
+        """mm_get_unmapped_area(): a free hint, else the highest gap below mmap_base."""
         if addr:
             addr = (addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
             if TASK_SIZE - length >= addr >= self.mmap_min_addr and \
                     self.range_is_free(addr, length):
                 return addr
-        if file is None and not anon_shared and not addr and length % PMD_SIZE == 0:
-            # __thp_get_unmapped_area(): search len + PMD_SIZE, then align; top-down keeps
-            # the upper aligned slot when the padded area is already aligned.
-            ret = self.unmapped_area_topdown(length + PMD_SIZE)
-            if ret is not None:
-                off_sub = (0 - ret) & (PMD_SIZE - 1)
-                return ret + PMD_SIZE if not off_sub else ret + off_sub
         return self.unmapped_area_topdown(length)
+
+    def _thp_area(self, addr, length, off):
+        """Model of mm/huge_memory.c: __thp_get_unmapped_area() (v6.18): when the range
+        holds a whole PMD-aligned block of the file, search ``length + PMD_SIZE`` and place
+        the mapping so that address and file offset agree modulo 2 MiB; None if not."""
+        off_end, off_align = off + length, -(-off // PMD_SIZE) * PMD_SIZE
+        if off_end <= off_align or off_end - off_align < PMD_SIZE:
+            return None
+        ret = self._generic_area(addr, length + PMD_SIZE)
+        if ret is None:
+            return None
+        if addr and ret == ((addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)):
+            return ret                          # the hint was free: keep it
+        off_sub = (off - ret) & (PMD_SIZE - 1)
+        return ret + PMD_SIZE if not off_sub else ret + off_sub
+
+    def get_unmapped_area(self, file, addr, length, pgoff, flags, fixed, anon_shared=False):
+        """Choose where a new mapping goes (an address or None for ENOMEM).
+
+        Model of mm/mmap.c: __get_unmapped_area() (v6.18) with x86-64's top-down
+        allocator: MAP_FIXED takes ``addr`` as is; a free hint is honoured; otherwise the
+        highest gap below mmap_base.  THP alignment (__thp_get_unmapped_area()): private
+        anonymous lengths that are a multiple of 2 MiB when there is no hint, regular
+        files (ext4/xfs use thp_get_unmapped_area()) and private /dev/zero.  shmem objects
+        are not aligned (shmem huge pages are "never" here).  O(log n) for fixed and
+        hinted requests.
+        """
+        if length > TASK_SIZE:
+            return None
+        if fixed:
+            return addr if addr <= TASK_SIZE - length else None
+        kind = file.inode.kind if file is not None else None
+        shared = flags & 0x3 in (1, 3)
+        ret = None
+        if kind == "file" or (kind == "zero" and not shared):
+            ret = self._thp_area(addr, length, pgoff << 12)
+        elif file is None and not anon_shared and not addr and length % PMD_SIZE == 0:
+            ret = self._thp_area(0, length, 0)
+        return ret if ret is not None else self._generic_area(addr, length)

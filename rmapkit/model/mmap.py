@@ -53,7 +53,8 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
     """
     mm, k = proc.mm, proc.kernel
     call = "mmap"
-    if offset & (PAGE_SIZE - 1) or offset < 0:
+    offset &= (1 << 64) - 1                      # off_t reaches do_mmap() as unsigned
+    if offset & (PAGE_SIZE - 1):
         raise syscall_error(errno.EINVAL, call, "offset is not a multiple of the page size")
     anon = bool(flags & MAP_ANONYMOUS)
     if flags & MAP_HUGETLB:
@@ -69,8 +70,8 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
     if length == 0 or length > TASK_SIZE:
         raise syscall_error(errno.ENOMEM, call, "length too large")
     pgoff = offset >> PAGE_SHIFT
-    if pgoff + (length >> PAGE_SHIFT) >= 1 << 52:
-        raise syscall_error(errno.EOVERFLOW, call, "offset + length overflows")
+    if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
+        raise syscall_error(errno.EOVERFLOW, call, "pgoff + pages wraps")
     if mm.map_count > k.sysctl_max_map_count:
         raise syscall_error(errno.ENOMEM, call, "map_count exceeds vm.max_map_count")
     maptype = flags & MAP_TYPE
@@ -99,6 +100,11 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
     vm_ops = None
     if file is not None:
         inode = file.inode
+        # file_mmap_ok(): regular files (and memfds) end at MAX_LFS_FILESIZE; character
+        # devices (/dev/zero, the PFN device) take any unsigned offset.
+        maxsize = (1 << 63) - 1 if inode.kind in ("file", "shmem") else (1 << 64) - 1
+        if length > maxsize or pgoff > (maxsize - length) >> PAGE_SHIFT:
+            raise syscall_error(errno.EOVERFLOW, call, "offset + length beyond the file's limit")
         if shared:
             if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
                 raise syscall_error(errno.EACCES, call,
@@ -265,7 +271,7 @@ def do_mprotect(proc, start, length, prot):
     if not length:
         return 0
     end = start + _page_align(length)
-    if end <= start:
+    if end <= start or end >= 1 << 64:
         raise syscall_error(errno.ENOMEM, call, "range wraps")
     vma = mm.find_vma(start)
     if vma is None or vma.vm_start > start:
@@ -342,8 +348,10 @@ def do_madvise(proc, start, length, advice):
     (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, DONTDUMP, DODUMP, NORMAL, RANDOM,
     SEQUENTIAL) goes through vma_modify (merge or split); MADV_DONTNEED zaps the pages;
     MADV_FREE and MADV_WILLNEED change nothing visible in the model (lazy freeing happens
-    only under reclaim, which is not modelled).  Holes give ENOMEM after the rest was
-    advised, as in the kernel.  O(k log n).
+    only under reclaim, which is not modelled).  As in the kernel, VMAs are advised in
+    address order and an error stops the walk where it happens: VMAs before a refused one
+    (EINVAL) keep their new advice, and holes give ENOMEM after the rest was advised.
+    O(k log n).
     """
     mm, call = proc.mm, "madvise"
     known = set(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED}
@@ -357,7 +365,7 @@ def do_madvise(proc, start, length, advice):
     if length and not plen:
         raise syscall_error(errno.EINVAL, call, "length overflows")
     end = start + plen
-    if end < start:
+    if end < start or end >= 1 << 64:
         raise syscall_error(errno.EINVAL, call, "range wraps")
     if end == start:
         return 0
