@@ -127,7 +127,7 @@ CELLS = [
     * `folio->index = linear_page_index(vma, address)`.
 
     Every later mapping of that folio must agree: `__page_check_anon_rmap()` asserts
-    `page_pgoff(folio, page) == linear_page_index(vma, address)` (a `VM_BUG_ON_FOLIO` on debug
+    `page_pgoff(folio, page) == linear_page_index(vma, address)` (a `VM_BUG_ON` on debug
     kernels), and `rmap_walk_anon()` turns `index` back into an address with `vma_address()`.
     Write the anonymous VMA and check the invariant for every page:
     """),
@@ -178,10 +178,11 @@ CELLS = [
     print(f"if vm_pgoff were {reset:#x}: vma_address -> {vma_address_if_pgoff(moved, reset, f.index)}")
     """),
     md("""
-    With the pgoff reset, the walk would no longer find the page: reclaim could not unmap it,
-    migration could not move it, and a debug kernel would hit the `VM_BUG_ON` in
-    `rmap_walk_anon()`. So either the VMA keeps its old `vm_pgoff` (what Linux does for
-    written memory), or every folio's `index` is rewritten (what a 2025 proposal,
+    With the pgoff reset, the walk would no longer find the page: the VMA's avc would be keyed
+    by its new offsets, so the interval-tree query for the folio's `index` would not return the
+    VMA at all, and asked directly, `vma_address()` refuses. Reclaim could not unmap the page
+    and migration could not move it. So either the VMA keeps its old `vm_pgoff` (what Linux
+    does for written memory), or every folio's `index` is rewritten (what a 2025 proposal,
     `MREMAP_RELOCATE_ANON`, would have done; it was not merged as of 6.18).
 
     Cost: `linear_page_index()` and `vma_address()` are O(1); the rmap walk that uses them

@@ -239,7 +239,7 @@ CELLS = [
     `pgoff` is page 1, and `1 + 1 == 2` is the existing VMA's `vm_pgoff`:
     `can_vma_merge_before()` holds, so the existing VMA is extended down, exactly as in
     "mmap before an existing VMA". Yes:
-    """, [13, 11], "Answer True or False."),
+    """, [13, 11, ("vma-pgoff", 7)], "Merge questions want True or False, vma-pgoff a number."),
     md("""
     **Next:** chapter 3, the split example: what happens to all this when a VMA is cut in
     two.

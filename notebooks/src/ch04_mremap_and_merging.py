@@ -26,14 +26,14 @@ CELLS = [
 
     `mremap(old, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, new)` with equal lengths
     moves a range. In 6.18 it goes `mm/mremap.c: move_vma()` → `copy_vma_and_data()` →
-    `mm/vma.c: copy_vma()`, which
+    `mm/vma.c: copy_vma()`:
 
-    1. computes the new VMA's `pgoff = vma->vm_pgoff + ((old - vma->vm_start) >> PAGE_SHIFT)`:
-       the range's **own** page offset, unchanged;
-    2. *unless* the VMA is anonymous and has no anon_vma yet (`vma_is_anonymous(vma) &&
-       !vma->anon_vma`): then `pgoff = new >> PAGE_SHIFT`, as if freshly mapped there (this
-       is old behaviour, in `mm/mmap.c` until 6.11);
-    3. tries to merge the new range with its neighbours at the destination
+    1. `copy_vma_and_data()` passes `pgoff = vma->vm_pgoff + ((old - vma->vm_start) >>
+       PAGE_SHIFT)`: the range's **own** page offset, unchanged;
+    2. `copy_vma()` keeps it *unless* the VMA is anonymous and has no anon_vma yet
+       (`vma_is_anonymous(vma) && !vma->anon_vma`): then `pgoff = new >> PAGE_SHIFT`, as if
+       freshly mapped there (old behaviour, in `mm/mmap.c` until 6.11);
+    3. `copy_vma()` tries to merge the new range with its neighbours at the destination
        (`vma_merge_copied_range()` in 6.18.y, `vma_merge_new_range()` before), with the source's
        flags, file and anon_vma;
     4. if that fails, duplicates the VMA there (`vm_area_dup()`) and `anon_vma_clone()`s it, so
@@ -151,7 +151,8 @@ CELLS = [
     Before 6.16 a written range could never be merged into an unwritten neighbour by
     `mprotect()`, `madvise()` or `mremap()`: the old rule required the target's
     `anon_vma_chain` to be a single entry, and an unfaulted VMA's chain is empty. That was
-    broken from 2011 (965f55dea0e3) to 6.16 (879bca0a2c4f, which also added the selftests).
+    broken from 2011 (965f55dea0e3) until 6.16 (879bca0a2c4f); the `merge.c` selftests below
+    check the new behaviour.
     "Fork child" is chapter 5.
 
     `merge.c: mprotect_unfaulted_left`: 10 pages, the first 5 made read-only (a split), page
@@ -245,7 +246,8 @@ CELLS = [
     The VMA at page 9 was never written: `copy_vma()` gives it `pgoff = 5` at page 5, which
     continues `[2, 5)`'s line (`2 + 3 == 5`), neither has an anon_vma, and the flags agree.
     It merges:
-    """, [12, 10, ("folio-index", 9)], "Merge questions want True or False, folio-index a number."),
+    """, [12, 10, ("folio-index", 9), ("vma-pgoff", 2)],
+        "Merge questions want True or False, folio-index and vma-pgoff a number."),
     md("""
     **Next:** chapter 5, `fork()` and the anon_vma hierarchy.
     """),
