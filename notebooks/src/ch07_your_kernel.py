@@ -123,6 +123,23 @@ CELLS = [
         print(d.text())
     """),
     md("""
+    The same renderers draw both snapshots. The model's address view of the split example
+    after the `munmap()` (chapter 3):
+    """),
+    code("""
+    show(model.snapshot, view="address")
+    """),
+    md("""
+    and the kernel's, from `/proc`: the VMAs and the present anonymous pages are there, but
+    `vm_pgoff` of anonymous memory, the folios and their `index` are drawn as unknown (`?`,
+    empty), because nothing in `/proc` shows them. That is why the virtual anon file can
+    only be checked through its consequences.
+    """),
+    live("""
+    if LIVE and not kernel.error:
+        show(kernel.snapshot, view="address")
+    """),
+    md("""
     ## Every chapter's scenarios
 
     One batch runs them all (one interpreter start for the lot). A scenario marked
