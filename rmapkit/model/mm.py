@@ -58,36 +58,44 @@ class MM:
         """The VMAs in address order (a copy).  O(n)."""
         return list(self._tree)
 
+    # Lookups walk the tree with irange_key() rather than positional indexing: a
+    # SortedKeyList rebuilds its positional index after every insertion or removal,
+    # which costs O(n / load) and would make each syscall grow with the address space.
+    def _at_or_below(self, addr):
+        """The VMA with the highest vm_start <= addr, or None. O(log n)."""
+        return next(self._tree.irange_key(max_key=addr, reverse=True), None)
+
+    def _above(self, addr):
+        """The VMA with the lowest vm_start > addr, or None. O(log n)."""
+        return next(self._tree.irange_key(min_key=addr, inclusive=(False, True)), None)
+
     def find_vma(self, addr):
         """The first VMA with ``vm_end > addr``, or None.  Model of mm/mmap.c: find_vma(). O(log n)."""
-        t = self._tree
-        i = t.bisect_key_right(addr) - 1
-        if i >= 0 and t[i].vm_end > addr:
-            return t[i]
-        return t[i + 1] if i + 1 < len(t) else None
+        v = self._at_or_below(addr)
+        if v is not None and v.vm_end > addr:
+            return v
+        return self._above(addr)
 
     def vma_lookup(self, addr):
         """The VMA containing ``addr``, or None.  Model of include/linux/mm.h: vma_lookup(). O(log n)."""
-        v = self.find_vma(addr)
-        return v if v is not None and v.vm_start <= addr else None
+        v = self._at_or_below(addr)
+        return v if v is not None and v.vm_end > addr else None
 
     def find_vma_prev(self, addr):
         """``(find_vma(addr), the VMA before it)``.  Model of mm/mmap.c: find_vma_prev(). O(log n)."""
-        t = self._tree
-        i = t.bisect_key_right(addr) - 1
-        if i >= 0 and t[i].vm_end > addr:
-            return t[i], (t[i - 1] if i > 0 else None)
-        return (t[i + 1] if i + 1 < len(t) else None), (t[i] if i >= 0 else None)
+        v = self._at_or_below(addr)
+        if v is not None and v.vm_end > addr:
+            return v, self.vma_prev(v)
+        return self._above(addr), v
 
     def vma_prev(self, vma):
         """The VMA before ``vma``.  Model of vma_prev(). O(log n)."""
-        i = self._tree.bisect_key_left(vma.vm_start)
-        return self._tree[i - 1] if i > 0 else None
+        return next(self._tree.irange_key(max_key=vma.vm_start, inclusive=(True, False),
+                                          reverse=True), None)
 
     def vma_next(self, vma):
         """The VMA after ``vma``.  Model of vma_next(). O(log n)."""
-        i = self._tree.bisect_key_right(vma.vm_start)
-        return self._tree[i] if i < len(self._tree) else None
+        return self._above(vma.vm_start)
 
     def vmas_in(self, start, end):
         """The VMAs overlapping ``[start, end)``, in order (a list).  O(log n + k)."""
@@ -116,23 +124,25 @@ class MM:
         before a large enough gap (the kernel's maple tree finds it in O(log n)).
         """
         high, low = self.mmap_base, max(PAGE_SIZE, self.mmap_min_addr)
-        t = self._tree
-        i = t.bisect_key_left(high)            # VMAs at index >= i start at/above high
         gap_end = high
-        if i > 0 and t[i - 1].vm_end > high:
-            i -= 1
-            gap_end = t[i].vm_start
-        while True:
-            gap_start = t[i - 1].vm_end if i > 0 else low
+        below = self._at_or_below(high - 1)
+        if below is not None and below.vm_end > high:
+            gap_end = below.vm_start               # a VMA straddles mmap_base
+            below = self.vma_prev(below)
+        for v in ([] if below is None else
+                  self._tree.irange_key(max_key=below.vm_start, reverse=True)):
             top = min(gap_end, high)
-            if top - gap_start >= length:
+            if top - v.vm_end >= length:
                 addr = (top - length) & ~(align - 1)
-                if addr >= gap_start and addr >= low:
+                if addr >= v.vm_end and addr >= low:
                     return addr
-            if i == 0:
-                return None
-            i -= 1
-            gap_end = t[i].vm_start
+            gap_end = v.vm_start
+        top = min(gap_end, high)
+        if top - low >= length:
+            addr = (top - length) & ~(align - 1)
+            if addr >= low:
+                return addr
+        return None
 
     def _generic_area(self, addr, length):
         """mm_get_unmapped_area(): a free hint, else the highest gap below mmap_base."""
