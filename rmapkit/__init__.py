@@ -12,11 +12,24 @@
 [('0x7f0000000', 'av0'), ('0x7f0000002', 'av0')]
 """
 
-from .model import (VMA, AnonVMA, AnonVMAChain, Folio, Kernel, MM, PAGE_SHIFT, PAGE_SIZE,
-                    Process, folio_anon_vma, linear_page_index, rmap_walk, vma_address,
-                    vm_normal_page)
-from .errors import BusError, SegmentationFault, ValidationError
-
 __all__ = ["Kernel", "Process", "MM", "VMA", "AnonVMA", "AnonVMAChain", "Folio", "PAGE_SIZE",
            "PAGE_SHIFT", "linear_page_index", "vma_address", "folio_anon_vma", "rmap_walk",
            "vm_normal_page", "SegmentationFault", "BusError", "ValidationError"]
+
+_ERRORS = {"SegmentationFault", "BusError", "ValidationError"}
+
+
+def __getattr__(name):
+    """Load the model on first use (PEP 562), so ``import rmapkit.live`` or
+    ``rmapkit.render`` never runs the model's modules: the live oracle stays independent."""
+    if name in _ERRORS:
+        from . import errors
+        return getattr(errors, name)
+    if name in __all__:
+        from . import model
+        return getattr(model, name)
+    raise AttributeError(f"module 'rmapkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
