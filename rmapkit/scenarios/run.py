@@ -17,7 +17,8 @@ from rmapkit import uapi
 from rmapkit.scenarios.format import PAGE, SIGSEGV, Scenario, ScenarioError
 
 __all__ = ["RunResult", "ModelResult", "LiveResult", "run_model", "run_live", "run_live_many",
-           "FILES_DIR", "GUARD_FLAGS", "check_expectations"]
+           "FILES_DIR", "GUARD_FLAGS", "check_expectations", "apply_op", "hint_taken",
+           "model_snapshot"]
 
 FILES_DIR = "/tmp/rmapkit"     # scenario files live here in both worlds (see rmapkit.live.child)
 GUARD_FLAGS = uapi.MAP_SHARED | uapi.MAP_ANONYMOUS | uapi.MAP_FIXED
@@ -122,7 +123,7 @@ def run_model(sc, strict=True, steps=True, validate=False):
         p0.mmap(guard, PAGE, uapi.PROT_NONE, GUARD_FLAGS)
     for i, op in enumerate(sc.ops):
         try:
-            ret = _model_op(k, res.procs, fds, op)
+            ret = apply_op(k, res.procs, fds, op)
             outcome = None
         except OSError as e:
             outcome, ret = errno.errorcode.get(e.errno, str(e.errno)), None
@@ -151,7 +152,13 @@ def run_model(sc, strict=True, steps=True, validate=False):
     return _raise_first(res, strict)
 
 
-def _model_op(k, procs, fds, op):
+def apply_op(k, procs, fds, op):
+    """Run one parsed op on the model through the public syscall API; return its value.
+
+    ``procs`` maps process names to model Processes (fork adds the child), ``fds`` maps
+    each process's scenario fd names to numbers.  Failures raise as the model does
+    (OSError with the errno, SegmentationFault).  O(cost of the syscall).
+    """
     p, a = procs[op.proc], op.args
     kind = op.kind
     if kind == "mmap":

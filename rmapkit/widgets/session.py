@@ -23,8 +23,7 @@ from rmapkit.errors import SegmentationFault
 from rmapkit.scenarios import Scenario, ScenarioError, load, parse
 from rmapkit.scenarios.format import MAX_WINDOW, PAGE
 # run_model()'s own pieces, so a Session and run_model() cannot drift apart.
-# _model_op is private to rmapkit.scenarios.run; a public name has been asked for.
-from rmapkit.scenarios.run import FILES_DIR, GUARD_FLAGS, _model_op, hint_taken, model_snapshot
+from rmapkit.scenarios.run import FILES_DIR, GUARD_FLAGS, apply_op, hint_taken, model_snapshot
 
 __all__ = ["Session", "StepResult", "start_scenario", "op_line", "OP_KINDS"]
 
@@ -141,7 +140,7 @@ class Session:
         exception) is reported as a failed step too, with its type in the message.
         """
         try:
-            ret = _model_op(self.kernel, self.procs, self.fds, op)
+            ret = apply_op(self.kernel, self.procs, self.fds, op)
         except OSError as e:
             name = _errno_name(e)
             msg = self.pages_of(e.strerror if isinstance(e.strerror, str) else str(e))
