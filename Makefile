@@ -87,13 +87,21 @@ test: venv chromium
 	rc=0; $(VPY) -m pytest --nbval notebooks/ "$${san[@]}" || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
 
+# JUPYTER_PATH puts the venv's kernelspec first, so a user-level "python3" kernel from
+# another Python cannot shadow the one that has rmapkit installed.
 lab: venv
 	@root=(); [ "$$(id -u)" = 0 ] && root=(--allow-root); \
+	if ! $(VPY) -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' \
+	     $(LAB_PORT) 2>/dev/null; then \
+	  echo "Port $(LAB_PORT) is in use: try 'make lab LAB_PORT=8890'."; exit 1; \
+	fi; \
 	token=$$($(VPY) -c 'import secrets; print(secrets.token_hex(16))'); \
 	echo ""; \
-	echo "  Open http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
+	echo "  Open http://127.0.0.1:$(LAB_PORT)/lab/tree/00-start-here.ipynb?token=$$token"; \
+	echo "  (chapter 0; the other chapters are in the file browser on the left)"; \
 	echo ""; \
-	exec $(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser \
+	exec env JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" \
+	  $(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser \
 	  --port=$(LAB_PORT) --ServerApp.port_retries=0 --IdentityProvider.token=$$token "$${root[@]}"
 
 figures: venv
