@@ -154,11 +154,15 @@ def _pgoff_table(title, bands, folios, max_pages, role="anon"):
 
 
 def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
-                      max_pages: int = MAX_PAGES, focus: str | None = None) -> str:
+                      max_pages: int = MAX_PAGES, focus: str | None = None,
+                      page: int | None = None) -> str:
     """The address space of ``process`` (default: the first) over ``window`` (default: all).
 
-    ``focus``: a VMA id drawn highlighted.  O(V + P) in VMAs and pages.
+    ``focus``: a VMA id drawn highlighted; ``page``: an address whose page (its address
+    and pgoff cells) is highlighted, as chapter 1's explorer moves through a VMA.
+    O(V + P) in VMAs and pages.
     """
+    page = None if page is None else page & ~((1 << PAGE_SHIFT) - 1)
     proc = snap.process(process) if process else snap.processes[0]
     window = window or snap.window
     pages = {pg.addr: pg for pg in proc.pages}
@@ -189,8 +193,10 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
             pg = pages.get(addr)
             st = page_state(pg) if pg else "none"
             states[st] = states.get(st, 0) + 1
-            addr_cells.append(_td(hx(x[1]), st, size=9))
-            pgoff_cells.append(_td(hx(linear_page_index(v, addr)), size=8))
+            mark = addr == page
+            addr_cells.append(_td(hx(x[1]), "changed" if mark else st, size=9, bold=mark))
+            pgoff_cells.append(_td(hx(linear_page_index(v, addr)), "changed" if mark else None,
+                                   size=8, bold=mark))
             folio_cells.append(_td(pg.folio if pg and pg.folio else "", size=8))
         i += len(span)
     title = f"Address space of {proc.name}"
@@ -199,6 +205,10 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
         desc.append(f"{vma_key(proc.name, v)} [{v.vm_start:#x}, {v.vm_end:#x}) {v.perms} "
                     f"vm_pgoff {hx(vma_pgoff(v))}" + (f" {v.name}" if v.name else ""))
     desc.append("pages: " + ", ".join(f"{n} {STATE_WORDS[s]}" for s, n in sorted(states.items())))
+    hv = next((v for v in proc.vmas if page is not None and v.vm_start <= page < v.vm_end), None)
+    if hv is not None and vma_pgoff(hv) is not None:
+        desc.append(f"highlighted: the page at {page:#x}, pgoff "
+                    f"{hx(linear_page_index(hv, page))} in {vma_key(proc.name, hv)}")
     if any(vma_pgoff(v) is None for v in proc.vmas):
         desc.append("vm_pgoff of anonymous memory is not visible in a live snapshot")
     lines = header(title, ". ".join(desc) + ".", name="address_space")

@@ -185,7 +185,8 @@ class PageIndexExplorer(_Displayable):
 
     def dot(self, addr=None):
         """The address-space view of the VMA (addresses, pgoffs, folios) as DOT."""
-        return address_space_dot(self._snap, self.proc.name, focus=self.vma.id)
+        return address_space_dot(self._snap, self.proc.name, focus=self.vma.id,
+                                 page=self.addr if addr is None else addr)
 
     def svg(self, addr=None):
         return display.to_svg(self.dot(addr),
