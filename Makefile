@@ -74,17 +74,18 @@ chromium:
 	fi
 
 # pytest exit code 5 means "no tests collected"; that alone is not a failure.
+# Extra pytest options: make test PYTEST_ARGS="--durations=15" (or -m "not browser").
 test: venv chromium
 	@rc=0; args=(--doctest-modules); \
 	[ -d tests ] && args+=(tests); \
 	[ -d rmapkit ] && args+=(rmapkit); \
 	[ -d tools ] && args+=(tools); \
-	$(VPY) -m pytest "$${args[@]}" || rc=$$?; \
+	$(VPY) -m pytest "$${args[@]}" $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
 	shopt -s nullglob; nbs=(notebooks/*.ipynb); \
 	if [ $${#nbs[@]} -eq 0 ]; then echo "No notebooks/*.ipynb: nbval skipped."; exit 0; fi; \
 	san=(); [ -f notebooks/sanitize.cfg ] && san=(--nbval-sanitize-with notebooks/sanitize.cfg); \
-	rc=0; $(VPY) -m pytest --nbval notebooks/ "$${san[@]}" || rc=$$?; \
+	rc=0; $(VPY) -m pytest --nbval notebooks/ "$${san[@]}" $(PYTEST_NBVAL_ARGS) || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
 
 # JUPYTER_PATH puts the venv's kernelspec first, so a user-level "python3" kernel from
