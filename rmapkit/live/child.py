@@ -31,7 +31,7 @@ import socket
 import sys
 import tempfile
 
-from rmapkit.live import procfs, wire
+from rmapkit.live import _files_parent, procfs, wire
 from rmapkit.live.worker import MAX_MSG, start_p0
 from rmapkit.snapshot import Snapshot
 
@@ -173,18 +173,6 @@ class Run:
         _reap_all()
         if self.files_dir:
             shutil.rmtree(self.files_dir, ignore_errors=True)
-
-
-def _files_parent():
-    """A writable directory on a mount without noexec (scenario files may be mapped
-    PROT_EXEC, and noexec would also drop VM_MAYEXEC): /dev/shm, else $TMPDIR."""
-    for d in ("/dev/shm", tempfile.gettempdir()):
-        try:
-            if os.access(d, os.W_OK) and not os.statvfs(d).f_flag & os.ST_NOEXEC:
-                return d
-        except OSError:
-            continue
-    return None
 
 
 def _is_my_child(pid):

@@ -14,19 +14,19 @@ from ..errors import SegmentationFault, syscall_error
 from ..uapi import (MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED,
                     MADV_FREE, MADV_KEEPONFORK, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
                     MADV_WILLNEED, MADV_WIPEONFORK, MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED,
-                    MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE,
+                    MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NORESERVE,
                     MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
                     PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE)
 from .fault import handle_mm_fault, zap_page_range
 from .file import FMODE_READ, FMODE_WRITE
 from .merge import VMG, remove_vma_from_mm, vma_link, vma_merge_new_range, vma_modify, __split_vma
-from .mm import PTE, TASK_SIZE
+from .mm import TASK_SIZE
 from .vma import PAGE_SHIFT, PAGE_SIZE, VMA
-from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_DONTEXPAND, VM_EXEC,
+from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC,
                       VM_HUGETLB, VM_IO, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
                       VM_MAYWRITE, VM_NORESERVE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEQ_READ,
                       VM_SHARED, VM_SPECIAL, VM_WIPEONFORK, VM_WRITE, calc_vm_flag_bits,
-                      calc_vm_prot_bits, is_cow_mapping)
+                      calc_vm_prot_bits)
 
 __all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate"]
 
@@ -140,14 +140,14 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
             raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
         _munmap_range(mm, start, end)
     if file is not None and file.inode.kind == "pfn":
-        vma = _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags, call)
+        _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags)
     elif shared and (anon or file.inode.kind == "zero"):
         # shmem_zero_setup(): MAP_SHARED anon memory, and drivers/char/mem.c: mmap_zero()
         # for a shared /dev/zero mapping, get a new shmem object "/dev/zero (deleted)".
         shm = k.shmem_zero_setup(length)
-        vma = _new_vma(mm, start, end, pgoff, vm_flags, shm, "shmem")
+        _new_vma(mm, start, end, pgoff, vm_flags, shm, "shmem")
     else:
-        vma = _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops)
+        _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops)
     if flags & MAP_POPULATE or vm_flags & VM_LOCKED:
         populate(mm, start, end)
     return start
@@ -175,7 +175,7 @@ def _new_vma(mm, start, end, pgoff, vm_flags, file, vm_ops):
     return vma
 
 
-def _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags, call):
+def _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags):
     """A device whose ->mmap calls remap_pfn_range() over the whole VMA."""
     from .pfnmap import remap_pfn_range
     vma = _new_vma(proc.mm, start, end, pgoff, vm_flags, file, "pfn")

@@ -8,7 +8,6 @@ Diff says so.  ``bool(diff)`` is true when they differ.  Cost: O(VMAs + pages).
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 __all__ = ["Difference", "Diff", "compare", "compare_runs", "VMA_FIELDS", "PAGE_FIELDS"]

@@ -29,6 +29,7 @@ from rmapkit.render import address_space_ascii, interval_tree_ascii
 from rmapkit.render import display
 from rmapkit.render.views import address_space_dot, interval_tree_dot
 from rmapkit.scenarios import parse
+from rmapkit.widgets.base import Displayable
 from rmapkit.widgets.session import Session
 
 __all__ = ["PageIndexExplorer", "SplitExplorer"]
@@ -40,41 +41,7 @@ def _hex(n):
     return f"{n:#x}"
 
 
-class _Displayable:
-    """The Jupyter side shared by the explorers: widget, mime bundle."""
-
-    _ui = None
-
-    def _make_ui(self):                                 # pragma: no cover - overridden
-        raise NotImplementedError
-
-    @property
-    def widget(self):
-        """The ipywidgets UI (built on first use; ipywidgets is imported only then)."""
-        if self._ui is None:
-            self._ui = self._make_ui()
-        return self._ui.root
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        try:
-            bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude))
-        except Exception:
-            bundle = {}
-        bundle["text/html"] = self.html()
-        bundle["text/plain"] = self.text()
-        return bundle
-
-    def _ipython_display_(self):
-        from IPython.display import display as ipy_display
-        ipy_display(self._repr_mimebundle_(), raw=True)
-        return self.widget
-
-    def html(self):
-        import html
-        return f"<div><pre>{html.escape(self.text())}</pre>{self.svg()}</div>"
-
-
-class PageIndexExplorer(_Displayable):
+class PageIndexExplorer(Displayable):
     """One VMA of ``pages`` pages at ``vm_start_page``; where does each address land?
 
     ``vm_pgoff``: None for anonymous memory (the model gives it ``vm_start >> PAGE_SHIFT``,
@@ -206,7 +173,7 @@ class PageIndexExplorer(_Displayable):
                 f"{_hex(self.vm_end)}) vm_pgoff {_hex(self.vma.vm_pgoff)}>")
 
 
-class SplitExplorer(_Displayable):
+class SplitExplorer(Displayable):
     """Chapter 3: map ``pages`` anonymous pages, write them, unmap one, rmap another.
 
     :meth:`run` returns ``{"vmas": [...], "anon_vmas": [...], "rmap": [(vma_id, addr)],

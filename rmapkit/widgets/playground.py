@@ -36,6 +36,7 @@ from rmapkit.render import display
 from rmapkit.render.ascii import diff_ascii
 from rmapkit.render.diff import diff_dot
 from rmapkit.scenarios import ScenarioError, parse
+from rmapkit.widgets.base import Displayable
 from rmapkit.widgets.session import Session, op_line, start_scenario, with_ops
 
 __all__ = ["Playground", "VIEWS", "note_dot", "compose_op", "FIELD_USE"]
@@ -103,7 +104,7 @@ def compose_op(kind, process="P0", page=0, pages=1, prot="rw", extra="", new_pag
     return head
 
 
-class Playground:
+class Playground(Displayable):
     """A model kernel, a starting scenario and a history of ops, with a diagram.
 
     ``scenario``: a shipped scenario name (``"split"``), scenario text, or None (an empty
@@ -310,29 +311,9 @@ class Playground:
         return (f"<div>{self.svg(view)}{err}<pre>{html.escape(hist)}</pre></div>")
 
     # -- Jupyter -------------------------------------------------------------------------
-    @property
-    def widget(self):
-        """The ipywidgets UI (built on first use; ipywidgets is imported only then)."""
-        if self._ui is None:
-            from rmapkit.widgets.ui import PlaygroundUI
-            self._ui = PlaygroundUI(self)
-        return self._ui.root
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """The live widget, with the diagram as HTML for front-ends without widgets
-        (GitHub, nbconvert) and text/plain for the terminal."""
-        try:
-            bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude))
-        except Exception:                           # no ipywidgets: a static picture
-            bundle = {}
-        bundle["text/html"] = self.html()
-        bundle["text/plain"] = self.text()
-        return bundle
-
-    def _ipython_display_(self):
-        from IPython.display import display as ipy_display
-        ipy_display(self._repr_mimebundle_(), raw=True)
-        return self.widget
+    def _make_ui(self):
+        from rmapkit.widgets.ui import PlaygroundUI
+        return PlaygroundUI(self)
 
     def __repr__(self):
         return (f"<Playground start={self.start.name!r} window={self.window_pages} "
