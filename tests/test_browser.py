@@ -49,11 +49,11 @@ def _skip_reason() -> str | None:
         import playwright.sync_api  # noqa: F401
     except ImportError as e:
         return f"the playwright Python package is missing ({e}): run make venv"
-    if shutil.which("jupyter-lab", path=os.path.dirname(sys.executable)) is None:
-        try:
-            import jupyterlab  # noqa: F401
-        except ImportError:
-            return "jupyterlab is not installed in this Python: run make venv"
+    try:
+        import jupyterlab  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError as e:
+        return f"{e.name} is not installed in this Python: run make venv"
     return None
 
 
@@ -260,6 +260,8 @@ def test_chapter0_playground_in_jupyterlab(lab):
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / (Path(CHAPTER).stem + ".png")
+    for old in (shot, SHOTS / "failure.png"):
+        old.unlink(missing_ok=True)
     t0 = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -317,6 +319,15 @@ def test_chapter0_playground_in_jupyterlab(lab):
                 page.wait_for_function(_WAIT_VMAS, arg=[root.element_handle(), 1])
                 assert _diagram(root)["nodes"] == before["nodes"]
                 root.locator("button", has_text=re.compile(r"^Apply$")).click()
+                page.wait_for_function(_WAIT_VMAS, arg=[root.element_handle(), 2])
+
+                # The view selector: the interval tree of the one anon_vma, then back.
+                root.locator("button", has_text=re.compile(r"^interval tree$")).click()
+                page.wait_for_function(
+                    """el => { const t = el.querySelector('.widget-html-content svg title');
+                               return t && t.textContent.startsWith('Interval tree of anon_vma'); }""",
+                    arg=root.element_handle())
+                root.locator("button", has_text=re.compile(r"^object graph$")).click()
                 page.wait_for_function(_WAIT_VMAS, arg=[root.element_handle(), 2])
 
                 text = page.inner_text(".jp-NotebookPanel")
