@@ -90,14 +90,9 @@ MMAP_CASES = [
                                                     MAP_SHARED | MAP_FIXED, "rw",
                                                     0x7ffffffffffff000), errno.EOVERFLOW),
 ]
-XFAIL = {
-    ("mmap", "file offset beyond what a file can hold"):
-        "model bug (MODEL_BUGS.md #5): file_mmap_ok() pgoff limit of regular files",
-    ("mmap", "file offset + length past MAX_LFS_FILESIZE"):
-        "model bug (MODEL_BUGS.md #5): file_mmap_ok() pgoff limit of regular files",
-    ("madvise", "range wraps"):
-        "model bug (MODEL_BUGS.md #4): 64-bit wrap of start + len in madvise",
-}
+# Cases the model got wrong once (MODEL_BUGS.md #4, #5), fixed since; kept for an xfail
+# entry if a case regresses: {(call, case id): reason}.
+XFAIL = {}
 
 
 def _cases(call, table):
@@ -143,8 +138,6 @@ def test_mmap_anon_with_huge_offset_is_fine(k, world):
     assert vma_at(p, 10).vm_pgoff == pg(10) // PS
 
 
-@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #5): anon offsets are only "
-                   "checked for a 64-bit wrap of pgoff + pages")
 def test_mmap_anon_with_the_last_page_offset_is_fine(k, world):
     """``pgoff = 2**52 - 1``, one page: ``pgoff + pages`` does not wrap an unsigned long,
     so the kernel maps it (observed live)."""
@@ -402,6 +395,19 @@ def test_madvise_per_vma_refusals(k, world):
     expect_errno(k, errno.EINVAL, p.madvise, pg(12), 2 * PS, MADV_FREE)
 
 
+def test_madvise_refused_by_a_later_vma_keeps_the_earlier_advice(k, world):
+    """The walk applies the advice VMA by VMA: a later VMA refusing it (EINVAL) does not
+    undo the earlier ones (observed live)::
+
+        0123456789ab
+        AA.BBB.CC.DD    D shared anon; MADV_WIPEONFORK over C+D: C gets it, D refuses
+    """
+    p, _, _ = world
+    p.mmap(pg(9), 2 * PS, RW, SAF)
+    expect_errno(k, errno.EINVAL, p.madvise, pg(7), 4 * PS, MADV_WIPEONFORK, unchanged=False)
+    assert vma_at(p, 7).vm_flags & 0x02000000 and not vma_at(p, 9).vm_flags & 0x02000000
+
+
 def test_madvise_over_a_hole_advises_every_vma_then_enomem(k, world):
     """madvise_walk_vmas(): holes are remembered, every mapped VMA in the range is
     advised, then -ENOMEM (partial by design)::
@@ -441,8 +447,6 @@ def test_file_call_errors(k, world):
     assert p.ftruncate(fd, PS) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #6): do_sys_ftruncate() "
-                   "checks length < 0 before the fd")
 def test_ftruncate_negative_length_is_einval_before_the_fd_is_looked_up(k, world):
     """do_sys_ftruncate() checks ``length < 0`` first: EINVAL even for a bad fd."""
     p, _, _ = world

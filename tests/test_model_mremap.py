@@ -255,3 +255,21 @@ def test_mremap_anon_then_write_pages_keep_linear_index_relative_to_pgoff(k, p):
     p.mremap(pg(20), 3 * PS, 2 * PS, MOVE, pg(2))
     assert layout(p) == "AAAAAA"
     _check_rmap(p)
+
+
+def test_multi_vma_move_stops_at_a_vma_that_may_not_move_in_a_batch(k, p):
+    """remap_move(): a VMA whose file has its own get_unmapped_area (/dev/zero) may not be
+    part of a batch; met after a first piece was moved, the call fails with EFAULT and the
+    first piece stays moved (observed live)::
+
+        0123456789abcdefghijklmn
+        AAAAAABBBBB.........      A anon [0,6), B private /dev/zero [6,11)
+        AAAA..BBBBB.........CC    mremap([4,8) -> page 20): [4,6) moved, then EFAULT
+    """
+    fd = p.open("/dev/zero", O_RDWR)
+    p.mmap(pg(5), 6 * PS, RW, MAP_PRIVATE | MAP_FIXED, fd, 0)
+    anon(p, 0, 6)
+    assert layout(p) == "AAAAAABBBBB"
+    expect_errno(k, errno.EFAULT, p.mremap, pg(4), 4 * PS, 4 * PS, MOVE, pg(20),
+                 unchanged=False)
+    assert layout(p, 32) == "AAAA..BBBBB.........CC"

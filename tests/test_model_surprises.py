@@ -456,9 +456,6 @@ def test_read_only_shared_file_mapping_cannot_become_writable(k, p):
     assert W and WPG and rel(WPG) == 0 and isinstance(k.snapshot(), Snapshot)
 
 
-@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #3): the model does not "
-                   "THP-align kernel-chosen file and private /dev/zero mappings "
-                   "(thp_get_unmapped_area())")
 @pytest.mark.parametrize("kind,length,offset", [
     ("file", PMD, 0), ("file", 3 * PMD // 2, 0), ("file", 2 * PMD, PMD // 2),
     ("private file", 3 * PMD // 2, PMD // 2), ("/dev/zero", PMD, 0),
