@@ -18,6 +18,7 @@ from rmapkit.scenarios.format import PAGE, SIGSEGV, Scenario, ScenarioError
 
 __all__ = ["RunResult", "ModelResult", "LiveResult", "run_model", "run_live", "run_live_many",
            "FILES_DIR", "GUARD_FLAGS", "check_expectations", "apply_op", "hint_taken",
+           "model_setup",
            "model_snapshot"]
 
 FILES_DIR = "/tmp/rmapkit"     # scenario files live here in both worlds (see rmapkit.live.child)
@@ -98,6 +99,23 @@ def _raise_first(res, strict):
 
 
 # -- the model ---------------------------------------------------------------------------
+def model_setup(sc):
+    """A fresh model Kernel laid out for scenario ``sc``: its files and devices, P0, and
+    the two guard pages around the window.  Returns ``(kernel, procs, fds)``.  O(files)."""
+    from rmapkit import Kernel                  # the model is imported only here
+
+    k = Kernel()
+    for name, pages in sc.files:
+        k.create_file(f"{FILES_DIR}/{name}", pages * PAGE)
+    for name, pages, pfn in sc.devices:
+        k.create_device(f"{FILES_DIR}/{name}", pfn, pages)
+    p0 = k.spawn()
+    lo, hi = sc.window
+    for guard in (lo - PAGE, hi):
+        p0.mmap(guard, PAGE, uapi.PROT_NONE, GUARD_FLAGS)
+    return k, {"P0": p0}, {"P0": {}}
+
+
 def run_model(sc, strict=True, steps=True, validate=False):
     """Run scenario ``sc`` in a fresh model Kernel; return a RunResult (source "model").
 
@@ -106,21 +124,11 @@ def run_model(sc, strict=True, steps=True, validate=False):
     ``steps=False`` snapshots only at the end; ``validate`` runs Kernel.validate() after
     every op.
     """
-    from rmapkit import Kernel                  # the model is imported only here
     from rmapkit.errors import SegmentationFault
 
-    k = Kernel()
+    k, procs, fds = model_setup(sc)
     res = RunResult(source="model", scenario=sc, kernel=k)
-    for name, pages in sc.files:
-        k.create_file(f"{FILES_DIR}/{name}", pages * PAGE)
-    for name, pages, pfn in sc.devices:
-        k.create_device(f"{FILES_DIR}/{name}", pfn, pages)
-    p0 = k.spawn()
-    res.procs = {"P0": p0}
-    fds = {"P0": {}}
-    lo, hi = sc.window
-    for guard in (lo - PAGE, hi):
-        p0.mmap(guard, PAGE, uapi.PROT_NONE, GUARD_FLAGS)
+    res.procs = procs
     for i, op in enumerate(sc.ops):
         try:
             ret = apply_op(k, res.procs, fds, op)

@@ -18,12 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from rmapkit import uapi
 from rmapkit.errors import SegmentationFault
 from rmapkit.scenarios import Scenario, ScenarioError, load, parse
 from rmapkit.scenarios.format import MAX_WINDOW, PAGE
 # run_model()'s own pieces, so a Session and run_model() cannot drift apart.
-from rmapkit.scenarios.run import FILES_DIR, GUARD_FLAGS, apply_op, hint_taken, model_snapshot
+from rmapkit.scenarios.run import apply_op, hint_taken, model_setup, model_snapshot
 
 __all__ = ["Session", "StepResult", "start_scenario", "op_line", "OP_KINDS"]
 
@@ -98,19 +97,9 @@ class Session:
     """
 
     def __init__(self, scenario):
-        from rmapkit import Kernel                  # the model, only the public API
         self.scenario = scenario
-        self.kernel = k = Kernel()
-        for name, pages in scenario.files:
-            k.create_file(f"{FILES_DIR}/{name}", pages * PAGE)
-        for name, pages, pfn in scenario.devices:
-            k.create_device(f"{FILES_DIR}/{name}", pages * PAGE, pfn)
-        p0 = k.spawn()
-        self.procs = {"P0": p0}
-        self.fds = {"P0": {}}
-        lo, hi = scenario.window
-        for guard in (lo - PAGE, hi):
-            p0.mmap(guard, PAGE, uapi.PROT_NONE, GUARD_FLAGS)
+        # The same set-up as run_model(), so the playground and the runner agree.
+        self.kernel, self.procs, self.fds = model_setup(scenario)
         self.start_problems = []
         for op in scenario.ops:
             r = self.step(op)
