@@ -8,7 +8,7 @@ letter per VMA.  Page ``i`` of the window is ``pg(i)``; anonymous memory mapped 
 
 import pytest
 
-from modelhelpers import (PA, PS, RW, WPG, anon, avc_labels, layout, pg, rel, spans,
+from modelhelpers import (PA, PS, RW, W, WPG, anon, avc_labels, layout, pg, rel, spans,
                           vma_at)
 from rmapkit import folio_anon_vma, linear_page_index, rmap_walk, vm_normal_page, vma_address
 from rmapkit.model.rmap import rmap_candidates
@@ -345,3 +345,27 @@ def test_pfn_linearity_survives_split_and_move(k, p):
     assert vm_normal_page(b, pg(1), p.mm.pgtable[pg(1)]) is None
     f = vm_normal_page(d, pg(9), p.mm.pgtable[pg(9)])
     assert f is not None and f.index == pfn + 3 and rmap_walk(f) == [(d, pg(9))]
+
+
+# --------------------------------------------------------------------------------------
+# The drawings themselves: the renderer emits the same ruler-and-letters notation.
+# --------------------------------------------------------------------------------------
+
+def test_renderer_draws_the_layouts_these_tests_draw(k, p):
+    """Style habit 8: the ASCII renderer's letters line is the notation the docstrings
+    use, so the drawings are asserted too (rmapkit.render.vma_letters/ruler)."""
+    from rmapkit.render import ruler, vma_letters
+
+    def drawn():
+        return vma_letters(k.snapshot(), process=p.name, start=W, npages=16)
+
+    anon(p, 0, 3)
+    p.write(pg(0), 3 * PS)
+    assert drawn() == layout(p) == "AAA"
+    p.munmap(pg(1), PS)
+    assert drawn() == layout(p) == "A.B"
+    anon(p, 5, 3, prot=PROT_READ)
+    anon(p, 8, 2)
+    assert drawn() == layout(p) == "A.B..CCCDD"
+    text = ruler(k.snapshot(), process=p.name, start=W, npages=10)
+    assert "0123456789" in text and "A.B..CCCDD" in text
