@@ -483,3 +483,29 @@ def test_file_mapping_without_a_whole_aligned_block_is_placed_right_below(k, p):
     top = p.mmap(0, 3 * PS, PROT_READ, PA)
     a = p.mmap(0, PMD, RW, MAP_SHARED, fd, PS)
     assert a == top - PMD
+
+
+def test_maps_text_is_in_the_kernels_format(k, p):
+    """show_map_vma(): ``start-end perms offset major:minor inode``, the name padded to
+    column 73; anonymous lines end with the inode's trailing space.  The anon lines are
+    byte-for-byte what this machine printed for the same calls; file lines differ only in
+    device and inode numbers."""
+    import re
+    anon(p, 0, 2)
+    p.write(pg(0))
+    p.mmap(pg(2), PS, PROT_READ, SAF)
+    p.mmap(pg(3), PS, RW, MAP_PRIVATE | MAP_FIXED, p.open("/dev/zero", O_RDWR), 2 * PS)
+    k.create_file("/tmp/exp/bigf", 1 << 20)
+    p.mmap(pg(4), PS, RW | PROT_EXEC, MAP_SHARED | MAP_FIXED, p.open("/tmp/exp/bigf", O_RDWR),
+           5 * PS)
+    p.mmap(0x800000000, PS, RW, PAF)
+    lines = p.maps().splitlines(True)
+    assert lines[0] == "10000000-10002000 rw-p 00000000 00:00 0 \n"
+    assert lines[-1] == "800000000-800001000 rw-p 00000000 00:00 0 \n"
+    pat = r"^{} {} {} [0-9a-f]{{2}}:[0-9a-f]{{2}} \d+ +{}\n$"
+    for line, (rng, perms, off, name) in zip(lines[1:4], [
+            ("10002000-10003000", "r--s", "00000000", "/dev/zero \\(deleted\\)"),
+            ("10003000-10004000", "rw-p", "00002000", "/dev/zero"),
+            ("10004000-10005000", "rwxs", "00005000", "/tmp/exp/bigf")]):
+        assert re.match(pat.format(rng, perms, off, name), line), line
+        assert line.index("/") == 73
