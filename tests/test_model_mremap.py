@@ -4,10 +4,13 @@ k.validate(); layouts in vma.c's ruler-and-letters notation."""
 
 import errno
 
+import pytest
+
 from modelhelpers import (PS, RW, WPG, anon, assert_unchanged_after, avc_labels, expect_errno,
                           layout, pg, rel, spans, vma_at)
 from rmapkit import rmap_walk
-from rmapkit.uapi import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED,
+from rmapkit.uapi import (MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKED, MAP_PRIVATE, MAP_SHARED,
+                          MREMAP_DONTUNMAP, MREMAP_FIXED,
                           MREMAP_MAYMOVE, O_RDWR, PROT_READ)
 
 MOVE = MREMAP_MAYMOVE | MREMAP_FIXED
@@ -273,3 +276,26 @@ def test_multi_vma_move_stops_at_a_vma_that_may_not_move_in_a_batch(k, p):
     expect_errno(k, errno.EFAULT, p.mremap, pg(4), 4 * PS, 4 * PS, MOVE, pg(20),
                  unchanged=False)
     assert layout(p, 32) == "AAAA..BBBBB.........CC"
+
+
+@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #7): mremap growth of a "
+                   "VM_LOCKED VMA does not populate the new pages")
+@pytest.mark.parametrize("how", ["in place", "moved"])
+def test_growing_a_locked_vma_populates_the_new_pages(k, p, how):
+    """do_mremap(): ``if (!failed && vrm->populate_expand) mm_populate(new_addr + old_len,
+    delta)`` for a VM_LOCKED VMA (observed live: write faults for a writable private VMA,
+    zero pages for a read-only one)::
+
+        0123456789a
+        AA.........   MAP_LOCKED, populated
+        AAAA          grown in place: pages 2-3 present too
+        ........AAA   or moved and grown (FIXED): all three present
+    """
+    anon(p, 0, 2, flags=MAP_LOCKED)
+    if how == "in place":
+        p.mremap(pg(0), 2 * PS, 4 * PS)
+        pages = range(0, 4)
+    else:
+        p.mremap(pg(0), 2 * PS, 3 * PS, MOVE, pg(8))
+        pages = range(8, 11)
+    assert all(p.folio_at(pg(i)) is not None and p.folio_at(pg(i)).anon for i in pages)

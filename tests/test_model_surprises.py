@@ -8,7 +8,7 @@ import pytest
 
 from modelhelpers import (PA, PAF, PS, RW, SAF, W, WPG, anon, assert_unchanged_after,
                           expect_errno, layout, pg, rel, spans, vma_at)
-from rmapkit import linear_page_index, rmap_walk, vma_address
+from rmapkit import BusError, linear_page_index, rmap_walk, vma_address
 from rmapkit.model.vmflags import VM_ACCOUNT, VM_NORESERVE, VM_SHARED
 from rmapkit.snapshot import Snapshot
 from rmapkit.uapi import (MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_POPULATE,
@@ -509,3 +509,25 @@ def test_maps_text_is_in_the_kernels_format(k, p):
             ("10004000-10005000", "rwxs", "00005000", "/tmp/exp/bigf")]):
         assert re.match(pat.format(rng, perms, off, name), line), line
         assert line.index("/") == 73
+
+
+@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #8): a read fault past EOF "
+                   "raises SIGBUS before fault-around maps the cached pages")
+def test_read_fault_past_eof_maps_cached_neighbours_before_sigbus(k, p):
+    """do_read_fault(): do_fault_around() (filemap_map_pages(), clamped to i_size) runs
+    before __do_fault() finds the page past EOF; the cached pages around it stay mapped
+    (observed live)::
+
+        01234567
+        AAAAAAAA   shared map of a 4-page file; pages 0-3 in the page cache (read before
+                   through an earlier mapping); read page 5 -> SIGBUS, pages 0-3 mapped
+    """
+    k.create_file("/f", 4 * PS)
+    fd = p.open("/f", O_RDWR)
+    p.mmap(pg(0), 8 * PS, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0)
+    p.read(pg(0), 4 * PS)
+    p.munmap(pg(0), 8 * PS)
+    p.mmap(pg(0), 8 * PS, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0)
+    with pytest.raises(BusError):
+        p.read(pg(5))
+    assert [p.folio_at(pg(i)) is not None for i in range(8)] == [True] * 4 + [False] * 4
