@@ -227,8 +227,9 @@ def cmd_diff(args):
     sc = load(args.scenario)
     ok, why = live.available()
     if not ok and not sc.model_only:
-        print(f"rmapkit: cannot observe the live kernel here: {why}", file=sys.stderr)
-        return 2
+        # Compare what can be seen (VMAs, flags, present pages); the Diff lists the rest
+        # as not compared, with the reason.
+        print(f"rmapkit: note: not everything is observable here: {why}", file=sys.stderr)
     m = run_model(sc, strict=False)
     lv = run_live(sc, strict=False)
     d = compare_runs(m, lv)
