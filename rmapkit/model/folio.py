@@ -17,12 +17,13 @@ class Folio:
     """struct folio of one page: ``pfn``, ``index``, ``mapping`` and map counts."""
 
     __slots__ = ("pfn", "index", "mapping", "mapcount", "anon_exclusive", "label",
-                 "in_page_cache", "__weakref__")
+                 "in_page_cache", "physmem", "__weakref__")
     nr_pages = 1
 
-    def __init__(self, pfn, label):
+    def __init__(self, pfn, label, physmem=None):
         self.pfn = pfn
         self.label = label
+        self.physmem = physmem           # the allocator (and through it the Kernel)
         self.index = 0
         self.mapping = None          # AnonVMA (anon folio) or AddressSpace (page cache)
         self.mapcount = 0            # number of PTEs mapping it (folio_mapcount())
@@ -45,29 +46,27 @@ class Folio:
         return f"<Folio {self.label} pfn={self.pfn:#x} index={self.index:#x} mapping={m}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        """The object graph around this folio (the whole graph for the zero page or a
+        folio no process maps any more)."""
         from ..render.display import mimebundle
-        return mimebundle(self._kernel_snapshot(), focus=self.label)
-
-    def _kernel_snapshot(self):
-        mapping = self.mapping
-        k = getattr(mapping, "kernel", None)
-        if k is None:
-            raise ValueError("folio is not mapped anywhere")
-        return k.snapshot()
+        snap = self.physmem.kernel.snapshot()
+        mapped = any(f.label == self.label for f in snap.folios)
+        return mimebundle(snap, focus=self.label if mapped else None)
 
 
 class PhysMem:
     """The frame allocator.  Hands out PFNs in increasing order (deterministic). O(1)."""
 
-    def __init__(self):
+    def __init__(self, kernel=None):
+        self.kernel = kernel
         self.next_pfn = _FIRST_RAM_PFN
         self.serial = 0
-        self.zero_folio = Folio(ZERO_PFN, "zero")
+        self.zero_folio = Folio(ZERO_PFN, "zero", self)
         self.nr_allocated = 0
 
     def alloc_folio(self):
         """folio_alloc(): a fresh order-0 folio. O(1)."""
-        f = Folio(self.next_pfn, f"folio{self.serial}")
+        f = Folio(self.next_pfn, f"folio{self.serial}", self)
         self.next_pfn += 1
         self.serial += 1
         self.nr_allocated += 1

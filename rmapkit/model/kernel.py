@@ -34,7 +34,7 @@ class Kernel:
         self.sysctl_max_map_count = max_map_count
         self.mmap_base = mmap_base
         self.mmap_min_addr = mmap_min_addr
-        self.physmem = PhysMem()
+        self.physmem = PhysMem(self)
         self.anon_vmas = {}                  # label -> AnonVMA, in allocation order
         self.processes = {}                  # name -> Process, in spawn order
         self.inodes = {}                     # path -> Inode
