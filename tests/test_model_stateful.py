@@ -6,7 +6,7 @@ The window is 20 pages::
     0123456789abcdefghij
     AA.BBBB..CCC.DD.....    (one of the layouts it walks through)
 
-Rules: mmap (private/shared anon, MAP_NORESERVE, MAP_POPULATE, private and shared file,
+Rules: ftruncate of the mapped file, mmap (private/shared anon, MAP_NORESERVE, MAP_POPULATE, private and shared file,
 private /dev/zero; MAP_FIXED, MAP_FIXED_NOREPLACE or a hint), munmap, mprotect, mremap (in
 place, MAYMOVE, FIXED, DONTUNMAP, multi-VMA moves), madvise, read, write, fork, exit, and
 deliberately bad calls.  After every step ``k.validate()`` checks every invariant of the
@@ -189,6 +189,15 @@ class MMMachine(RuleBasedStateMachine):
     @rule(ix=proc_ix, first=page, n=npages)
     def write(self, ix, first, n):
         self._call(self._proc(ix), "write", pg(first), n * PS)
+
+    @rule(ix=proc_ix, size=st.integers(0, 14), extra=st.sampled_from([0, 0, 100]))
+    def ftruncate(self, ix, size, extra):
+        """Truncation zaps every mapping of the pages past the new end, CoW copies too
+        (unmap_mapping_range(even_cows=1)); growing it back brings zero-filled pages."""
+        p = self._proc(ix)
+        if self.fd_rw in p.fds:
+            p.ftruncate(self.fd_rw, size * PS + extra)
+            self.k.validate()
 
     @precondition(lambda self: len(self.procs) < MAX_PROCS)
     @rule(ix=proc_ix)
