@@ -66,8 +66,8 @@ def test_child_write_copies_into_child_anon_vma(k, p):
     assert old.mapcount == 1 and not old.anon_exclusive and folio_anon_vma(old) is pv.anon_vma
     assert not p.mm.pgtable[pg(0)].writable
     assert rmap_walk(old) == [(pv, pg(0))]
-    # The parent's VMA is still a *candidate* for the child's folio?  No: the child's
-    # folio lives in the child's anon_vma, whose tree holds the child's avc alone.
+    # The child's folio lives in the child's anon_vma, whose tree holds only the child's
+    # avc: the parent's VMA is not even a candidate for it.
     assert rmap_candidates(new) == [(cv, pg(0))]
     # The parent's VMA stays a candidate for folios of its anon_vma that are now mapped
     # by the child only (§15.13): write page 1 in the parent, the child keeps the old one.

@@ -39,10 +39,9 @@ def faulted(p, first, npages, prot=RW, flags=NR):
 def test_new_range_no_neighbours_compatible_makes_a_new_vma(k, p):
     """can_left = no, can_right = no::
 
-        0123456
-        AA.BB..     A RW, B RWX (flags differ)
-        AACBB       new RW range at 2 next to A?  No: A ends at 2 but we map at 2 with
-                    RWX... here: new RO range at 2: neither side matches -> new VMA C
+        01234
+        AA.CC     A RW, C RWX
+        AABCC     a new read-only range at 2 matches neither side: a new VMA B
     """
     anon(p, 0, 2, flags=NR)
     anon(p, 3, 2, prot=RWX, flags=NR)
