@@ -66,11 +66,13 @@ def do_fault(mm, vma, addr, write):
         # do_cow_fault() calls vmf_anon_prepare() before __do_fault() sees i_size: even a
         # write fault that ends in SIGBUS leaves the VMA an anon_vma.
         anon_vma_prepare(vma)
-    if pgoff >= (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT:
-        raise BusError(addr, f"page offset {pgoff:#x} is beyond the end of {inode.path}")
     kernel = mm.kernel
+    # do_read_fault() tries fault-around before __do_fault() sees i_size, so the cached
+    # neighbours get mapped even when this page ends in SIGBUS.
     if not write and do_fault_around(mm, vma, addr, pgoff):
         return                                               # the page was in the cache
+    if pgoff >= (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT:
+        raise BusError(addr, f"page offset {pgoff:#x} is beyond the end of {inode.path}")
     cache = page_cache_folio(kernel, inode.mapping, pgoff)
     if write and not vma.vm_flags & VM_SHARED:
         folio = _new_anon_page(mm, vma, addr)               # do_cow_fault()

@@ -17,9 +17,10 @@ from ..uapi import MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE
 from .anon_vma import anon_vma_clone, unlink_anon_vmas
 from .merge import VMG, vm_area_dup, vma_link, vma_merge_new_range
 from .mm import TASK_SIZE
-from .mmap import _munmap_range, _page_align, do_munmap
+from .mmap import _munmap_range, _page_align, do_munmap, populate
 from .vma import PAGE_SHIFT, PAGE_SIZE, vma_set_range
-from .vmflags import VM_DONTEXPAND, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP, VM_SHARED
+from .vmflags import (VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP,
+                      VM_SHARED)
 
 __all__ = ["do_mremap", "copy_vma"]
 
@@ -170,8 +171,20 @@ def _remap_move(proc, addr, length, new_addr, flags):
 def do_mremap(proc, addr, old_len, new_len, flags, new_addr):
     """Resize and/or move a mapping; returns its (new) address.
 
-    Model of mm/mremap.c: do_mremap() (v6.18).  O(c log n) plus the PTEs moved.
+    Model of mm/mremap.c: do_mremap() (v6.18); a VM_LOCKED mapping that grew has its new
+    pages populated (``vrm->populate_expand`` -> mm_populate()).  O(c log n) plus the
+    PTEs moved.
     """
+    vma = proc.mm.vma_lookup(addr)
+    locked = vma is not None and vma.vm_flags & VM_LOCKED
+    res = _do_mremap(proc, addr, old_len, new_len, flags, new_addr)
+    old_len, new_len = _page_align(old_len), _page_align(new_len)
+    if locked and new_len > old_len:
+        populate(proc.mm, res + old_len, res + new_len)
+    return res
+
+
+def _do_mremap(proc, addr, old_len, new_len, flags, new_addr):
     mm = proc.mm
     if flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP):
         raise _err(errno.EINVAL, f"unknown flags {flags:#x}")
