@@ -278,8 +278,6 @@ def test_multi_vma_move_stops_at_a_vma_that_may_not_move_in_a_batch(k, p):
     assert layout(p, 32) == "AAAA..BBBBB.........CC"
 
 
-@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #7): mremap growth of a "
-                   "VM_LOCKED VMA does not populate the new pages")
 @pytest.mark.parametrize("how", ["in place", "moved"])
 def test_growing_a_locked_vma_populates_the_new_pages(k, p, how):
     """do_mremap(): ``if (!failed && vrm->populate_expand) mm_populate(new_addr + old_len,

@@ -506,8 +506,6 @@ def test_maps_text_is_in_the_kernels_format(k, p):
         assert line.index("/") == 73
 
 
-@pytest.mark.xfail(strict=True, reason="model bug (MODEL_BUGS.md #8): a read fault past EOF "
-                   "raises SIGBUS before fault-around maps the cached pages")
 def test_read_fault_past_eof_maps_cached_neighbours_before_sigbus(k, p):
     """do_read_fault(): do_fault_around() (filemap_map_pages(), clamped to i_size) runs
     before __do_fault() finds the page past EOF; the cached pages around it stay mapped
