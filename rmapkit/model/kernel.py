@@ -41,7 +41,10 @@ class Kernel:
         self._next_av = self._next_file = self._next_vma = self._next_pid = 0
         self._next_ino = 100
         self._anon_shmem = 0
-        self.inodes["/dev/zero"] = self._new_inode("/dev/zero", 0, "zero", (0, 5))
+        # /dev/zero as maps shows it on the reference machine: devtmpfs (00:06), inode 4.
+        zero = self._new_inode("/dev/zero", 0, "zero", (0, 6))
+        zero.ino = 4
+        self.inodes["/dev/zero"] = zero
 
     def _new_inode(self, path, size, kind, dev, pfn_base=None):
         self._next_ino += 1
