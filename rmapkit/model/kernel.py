@@ -52,27 +52,27 @@ class Kernel:
 
     # -- files ---------------------------------------------------------------------
     def create_file(self, path, size):
-        """Create a regular file of ``size`` bytes (its page cache starts empty)."""
+        """Create a regular file of ``size`` bytes (its page cache starts empty). O(1)."""
         if path in self.inodes:
             raise syscall_error(errno.EEXIST, "create_file", f"{path} exists")
         self.inodes[path] = self._new_inode(path, size, "file", (0xfe, 0))
         return path
 
     def create_device(self, path, pfn_base, npages):
-        """A character device whose ->mmap calls remap_pfn_range(pfn_base + vm_pgoff)."""
+        """A character device whose ->mmap calls remap_pfn_range(pfn_base + vm_pgoff). O(1)."""
         if path in self.inodes:
             raise syscall_error(errno.EEXIST, "create_device", f"{path} exists")
         self.inodes[path] = self._new_inode(path, npages * PAGE_SIZE, "pfn", (0, 6), pfn_base)
         return path
 
     def shmem_zero_setup(self, size):
-        """A shmem object for MAP_SHARED|MAP_ANONYMOUS.  Model of mm/shmem.c: shmem_zero_setup()."""
+        """A shmem object for MAP_SHARED|MAP_ANONYMOUS.  Model of mm/shmem.c: shmem_zero_setup(). O(1)."""
         inode = self._new_inode("/dev/zero (deleted)", size, "shmem", (0, 1))
         return File(self, inode, FMODE_READ | FMODE_WRITE, "/dev/zero (deleted)")
 
     # -- processes -----------------------------------------------------------------
     def spawn(self, name=None):
-        """A new process with an empty address space (named "P0", "P1", ...)."""
+        """A new process with an empty address space (named "P0", "P1", ...). O(1)."""
         name = name or f"P{self._next_pid}"
         self._next_pid += 1
         if name in self.processes:
@@ -82,12 +82,15 @@ class Kernel:
         return p
 
     def validate(self):
-        """Check every invariant of the model; raise ValidationError naming the culprit."""
+        """Check every invariant of the model; raise ValidationError naming the culprit.
+
+        See rmapkit.model.validate; O(n c log n + pages).
+        """
         from .validate import validate_kernel
         validate_kernel(self)
 
     def snapshot(self, window=None, processes=None):
-        """A ``Snapshot`` (source "model") of the given processes (default: all)."""
+        """A ``Snapshot`` (source "model") of the given processes (default: all). O(n + pages)."""
         from .snap import build_snapshot
         return build_snapshot(self, window, processes)
 
@@ -122,42 +125,48 @@ class Process:
 
     # -- memory syscalls -----------------------------------------------------------
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0):
-        """mmap(2): see rmapkit.model.mmap.do_mmap."""
+        """mmap(2): see rmapkit.model.mmap.do_mmap (do_mmap()). O(log n) + pages populated."""
         self._alive()
         return do_mmap(self, addr, length, prot, flags, fd, offset)
 
     def munmap(self, addr, length):
-        """munmap(2): see rmapkit.model.mmap.do_munmap."""
+        """munmap(2): see rmapkit.model.mmap.do_munmap (do_vmi_munmap()). O(k log n) + pages."""
         self._alive()
         return do_munmap(self, addr, length)
 
     def mprotect(self, addr, length, prot):
-        """mprotect(2): see rmapkit.model.mmap.do_mprotect."""
+        """mprotect(2): see rmapkit.model.mmap.do_mprotect (do_mprotect_pkey()). O(k log n)."""
         self._alive()
         return do_mprotect(self, addr, length, prot)
 
     def mremap(self, old_addr, old_len, new_len, flags=0, new_addr=0):
-        """mremap(2): see rmapkit.model.mremap.do_mremap."""
+        """mremap(2): see rmapkit.model.mremap.do_mremap. O(c log n) + PTEs moved."""
         self._alive()
         return do_mremap(self, old_addr, old_len, new_len, flags, new_addr)
 
     def madvise(self, addr, length, advice):
-        """madvise(2): see rmapkit.model.mmap.do_madvise."""
+        """madvise(2): see rmapkit.model.mmap.do_madvise. O(k log n) + pages zapped."""
         self._alive()
         return do_madvise(self, addr, length, advice)
 
     def read(self, addr, length=1):
-        """Read one byte of every page in the range (read faults; SIGSEGV if forbidden)."""
+        """Read one byte of every page in the range (read faults; SIGSEGV if forbidden).
+
+        Model of handle_mm_fault() per page; O(p log n).
+        """
         self._alive()
         touch(self.mm, addr, length, write=False)
 
     def write(self, addr, length=1):
-        """Write one byte of every page in the range (write faults, CoW)."""
+        """Write one byte of every page in the range (write faults, CoW).
+
+        Model of handle_mm_fault() per page; O(p log n).
+        """
         self._alive()
         touch(self.mm, addr, length, write=True)
 
     def fork(self, name=None):
-        """fork(2): a child with a copy of this address space.  Model of dup_mmap()."""
+        """fork(2): a child with a copy of this address space.  Model of dup_mmap(). O(n c log n + pages)."""
         self._alive()
         child = self.kernel.spawn(name)
         child.fds = dict(self.fds)
@@ -165,7 +174,7 @@ class Process:
         return child
 
     def exit(self):
-        """exit(2): tear down the address space.  Model of exit_mmap()."""
+        """exit(2): tear down the address space.  Model of exit_mmap(). O(n c log n + pages)."""
         self._alive()
         exit_mmap(self)
         self.alive = False
@@ -203,7 +212,7 @@ class Process:
         return self._install(File(k, inode, mode, path))
 
     def close(self, fd):
-        """close(2).  Mappings keep their own reference to the struct file."""
+        """close(2).  Mappings keep their own reference to the struct file. O(1)."""
         self.fdget(fd, "close")
         del self.fds[fd]
 
@@ -244,12 +253,12 @@ class Process:
 
     # -- looking -----------------------------------------------------------------------
     def folio_at(self, addr):
-        """The folio mapped at ``addr`` (the zero page is one too), or None."""
+        """The folio mapped at ``addr`` (the zero page is one too), or None. O(log P)."""
         pte = self.mm.pgtable.get(addr & ~(PAGE_SIZE - 1))
         return None if pte is None else pte.folio
 
     def maps(self):
-        """/proc/PID/maps, byte for byte in the kernel's format.  Model of show_map_vma()."""
+        """/proc/PID/maps, byte for byte in the kernel's format.  Model of show_map_vma(). O(n)."""
         lines = []
         for v in self.mm.vmas:
             f = v.vm_file
@@ -263,5 +272,5 @@ class Process:
         return "".join(line + "\n" for line in lines)
 
     def snapshot(self, window=None):
-        """A ``Snapshot`` of this process alone."""
+        """A ``Snapshot`` of this process alone. O(n + pages)."""
         return self.kernel.snapshot(window=window, processes=[self])
