@@ -145,7 +145,27 @@ def execute(nb, timeout=CELL_TIMEOUT):
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             strip_widget_view(out)
+        if "outputs" in cell:
+            cell["outputs"] = join_streams(cell["outputs"])
     return nb, seconds
+
+
+def join_streams(outputs):
+    """Merge consecutive stream outputs of one stream: how the kernel split a cell's
+    printing into messages is timing, and must not make two builds differ."""
+    joined = []
+    for o in outputs:
+        if (o.get("output_type") == "stream" and joined
+                and joined[-1].get("output_type") == "stream"
+                and joined[-1].get("name") == o.get("name")):
+            prev = joined[-1]
+            text = "".join(prev["text"]) + "".join(o["text"])
+            prev["text"] = text
+            continue
+        if o.get("output_type") == "stream":
+            o["text"] = "".join(o["text"])
+        joined.append(o)
+    return joined
 
 
 def strip_widget_view(output):
