@@ -148,6 +148,26 @@ def folio_of(snap: Snapshot, label: str) -> FolioView | None:
     return next((f for f in snap.folios if f.label == label), None)
 
 
+def tree_walk(snap: Snapshot, anon_vma=None, index=None, nr_pages=1, folio=None):
+    """What an interval-tree view shows: ``(anon_vma, folio, index, nr_pages, walk)``.
+
+    ``folio`` (a label) supplies index, nr_pages and the anon_vma; ``walk`` is
+    rmap_walk_candidates() for ``index``, or every avc with no verdict.  Unknown labels
+    raise KeyError naming them.  O(k) in the tree's avcs.
+    """
+    fo = folio_of(snap, folio) if folio else None
+    if folio and fo is None:
+        raise KeyError(f"no folio {folio!r} in snapshot")
+    if fo is not None:
+        index, nr_pages, anon_vma = fo.index, fo.nr_pages, anon_vma or fo.mapping
+    av = anon_vma_of(snap, anon_vma)
+    if av is None:
+        raise KeyError(f"no anon_vma {anon_vma!r} in snapshot")
+    walk = rmap_walk_candidates(snap, av.label, index, nr_pages) if index is not None else \
+        [(a, None, None) for a in av.avcs]
+    return av, fo, index, nr_pages, walk
+
+
 def rmap_walk_candidates(snap: Snapshot, anon_vma: str, index: int, nr_pages: int = 1):
     """The avcs rmap_walk_anon() visits for a folio at ``index`` in ``anon_vma``.
 

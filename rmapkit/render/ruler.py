@@ -26,9 +26,8 @@ from __future__ import annotations
 import string
 import textwrap
 
-from rmapkit.render.common import (PAGE_SHIFT, STATE_CHAR, anon_vma_of, folio_of, hx,
-                                   is_anon_file_vma, page_state, rmap_walk_candidates,
-                                   vma_key, vma_pgoff)
+from rmapkit.render.common import (PAGE_SHIFT, STATE_CHAR, hx, is_anon_file_vma, page_state,
+                                   tree_walk, vma_key, vma_pgoff)
 from rmapkit.snapshot import Snapshot
 
 __all__ = ["vma_letters", "ruler", "address_space_ascii", "interval_tree_ascii", "diff_ascii",
@@ -170,14 +169,7 @@ def interval_tree_ascii(snap: Snapshot, anon_vma: str | None = None,
                         index: int | None = None, nr_pages: int = 1,
                         folio: str | None = None) -> str:
     """One row per avc over a pgoff ruler; with ``index``/``folio``, which ones are visited."""
-    fo = folio_of(snap, folio) if folio else None
-    if fo is not None:
-        index, nr_pages, anon_vma = fo.index, fo.nr_pages, anon_vma or fo.mapping
-    av = anon_vma_of(snap, anon_vma)
-    if av is None:
-        raise KeyError(f"no anon_vma {anon_vma!r} in snapshot")
-    walk = rmap_walk_candidates(snap, av.label, index, nr_pages) if index is not None else \
-        [(a, None, None) for a in av.avcs]
+    av, fo, index, nr_pages, walk = tree_walk(snap, anon_vma, index, nr_pages, folio)
     keys = [a.start_pgoff for a in av.avcs] + ([index] if index is not None else [])
     lo = min(keys, default=0)
     hi = max([a.last_pgoff + 1 for a in av.avcs] +

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import html
 
-from rmapkit.render.common import (LINE, PAGE_SHIFT, PALETTE, STATE_WORDS,
-                                   anon_vma_of, find_vma, folio_of, hx, is_anon_file_vma,
-                                   linear_page_index, page_state, rmap_walk_candidates,
+from rmapkit.render.common import (LINE, PAGE_SHIFT, PALETTE, STATE_WORDS, find_vma, hx,
+                                   is_anon_file_vma, linear_page_index, page_state, tree_walk,
                                    vma_key, vma_pgoff)
 from rmapkit.render.dot import edge, header, plural, q
 from rmapkit.snapshot import Snapshot
@@ -272,16 +271,7 @@ def interval_tree_dot(snap: Snapshot, anon_vma: str | None = None, index: int | 
     rmap walk visits are coloured and the others greyed: mm/rmap.c: rmap_walk_anon().
     O(k) in the tree's avcs.
     """
-    fo = folio_of(snap, folio) if folio else None
-    if folio and fo is None:
-        raise KeyError(f"no folio {folio!r} in snapshot")
-    if fo is not None:
-        index, nr_pages, anon_vma = fo.index, fo.nr_pages, anon_vma or fo.mapping
-    av = anon_vma_of(snap, anon_vma)
-    if av is None:
-        raise KeyError(f"no anon_vma {anon_vma!r} in snapshot")
-    walk = rmap_walk_candidates(snap, av.label, index, nr_pages) if index is not None else \
-        [(a, None, None) for a in av.avcs]
+    av, fo, index, nr_pages, walk = tree_walk(snap, anon_vma, index, nr_pages, folio)
     marks = set(range(index, index + nr_pages)) if index is not None else set()
     cols = pgoff_columns([(a.start_pgoff, a.last_pgoff) for a in av.avcs] +
                          [(m, m) for m in marks], max_pages)
