@@ -85,9 +85,10 @@ CELLS = [
     md("""
     There is no `anon_vma` yet: `mmap()` only reserves address space. Memory appears when the
     process touches it. A **write** fault on private anonymous memory
-    (`mm/memory.c: do_anonymous_page()`) allocates a page, attaches an anon_vma to the VMA
-    if it has none (`anon_vma_prepare()`), and records in the new folio where it belongs. A
-    **read** fault maps the shared zero page instead and attaches nothing.
+    (`mm/memory.c: do_anonymous_page()`) attaches an anon_vma to the VMA if it has none
+    (`vmf_anon_prepare()` → `mm/rmap.c: __anon_vma_prepare()`), allocates a zeroed page,
+    and records in the new folio where it belongs. A **read** fault maps the shared zero
+    page instead and attaches nothing.
 
     Write pages 0 and 1, read page 2, leave page 3 alone:
     """),
@@ -131,9 +132,11 @@ CELLS = [
     1. from the folio to its anon_vma (`folio_anon_vma()`, `mm/util.c`),
     2. through that anon_vma's interval tree to every avc whose range contains
        `folio->index`,
-    3. from each avc to its VMA, and computes the address with `vma_address(vma, index)`
-       (`mm/internal.h`),
-    4. and finally checks the page table at that address.
+    3. from each avc to its VMA, and computes the address with
+       `vma_address(vma, folio->index, folio_nr_pages(folio))` (`mm/internal.h`),
+    4. and hands (VMA, address) to the walk's callback (`try_to_unmap_one()`,
+       `folio_referenced_one()`, …), which checks the page table there with
+       `page_vma_mapped_walk()`: the tree only names *candidate* VMAs.
 
     The model's `rmap_walk()` does exactly that:
     """),
@@ -225,7 +228,8 @@ CELLS = [
     asks one thing about the result; `check(kind, seed, answer)` runs the operations in the
     model and says whether your answer is right, with the model's derivation;
     `solution(kind, seed)` gives the answer outright (for teachers). The kinds are
-    `"vma-count"`, `"merge"`, `"folio-index"` and `"rmap"`. Here is a worked one:
+    `"vma-count"`, `"vma-pgoff"`, `"merge"`, `"folio-index"` and `"rmap"`. Here is a worked
+    one:
     """),
     md("""
     ## Where the model stops
@@ -236,7 +240,8 @@ CELLS = [
     `mremap`/`madvise`/`fork`/`exit`, files and their `i_mmap` trees, and
     `remap_pfn_range()`. It does not model locking (mmap lock, per-VMA locks, the anon_vma
     rwsem, RCU), large folios and THP (every folio is one page, as on a kernel whose THP
-    setting is `madvise`), swap and the LRU, KSM, hugetlb, userfaultfd, mempolicy, mseal and
+    setting is `madvise` with no multi-size THP enabled, for memory nobody `madvise()`d),
+    swap and the LRU, KSM, hugetlb, userfaultfd, mempolicy, mseal and
     pkeys, mlock limits, exec and the stack, or address-space randomisation. Chapter 7 runs the chapters' scenarios on the
     kernel you are using, beside the model, and shows where they agree.
 

@@ -142,8 +142,10 @@ CELLS = [
     `MAP_FIXED`. What do you get?
 
     The new range sits at page 2, so its `pgoff` is page 2 of the virtual file: it continues
-    `anon0` (pages 0–1) and is continued by `anon1` (pages 3–4). `MAP_FIXED` first unmaps the
-    file page, then `mm/vma.c: vma_merge_new_range()` finds both neighbours compatible and
+    `anon0` (pages 0–1) and is continued by `anon1` (pages 3–4). `MAP_FIXED` first takes the
+    file page's VMA out of the way (`mm/vma.c: __mmap_region()` gathers it with
+    `vms_gather_munmap_vmas()` and frees it once the new mapping is in place), then
+    `vma_merge_new_range()` finds both neighbours compatible and
     extends `anon0` over the new range *and* `anon1`, removing `anon1`'s VMA: one VMA
     `[0, 5)`. The anon_vma side of the rule (`is_mergeable_anon_vma()`) allows it because at
     most one of the three has an anon_vma (`anon0`'s), and the merged VMA keeps it.
@@ -195,8 +197,9 @@ CELLS = [
     md("""
     ## Where the view breaks
 
-    The virtual file is a convention kept at creation time, not an invariant. Two things
-    break `vm_pgoff == vm_start >> PAGE_SHIFT` on purpose:
+    The virtual file is a convention kept at creation time, not an invariant. Three things
+    break `vm_pgoff == vm_start >> PAGE_SHIFT` for anonymous VMAs (`vma_is_anonymous()`:
+    no `vm_ops`):
 
     * **`mremap()` of written memory** keeps `vm_pgoff` (chapter 4): the folios' `index`
       values cannot change, so the VMA keeps the offsets it had.
@@ -204,6 +207,13 @@ CELLS = [
       `mm/vma_exec.c: relocate_vma_down()` moves it down keeping its `vm_pgoff`; growing down
       then lowers `vm_pgoff` page by page (`expand_downwards()`). The model does not model
       exec or stacks.
+    * **a private mapping of `/dev/zero`**: `drivers/char/mem.c` makes the VMA anonymous
+      (`vm_ops = NULL`) but it keeps `vm_file` and the `offset` the caller passed, so its
+      `vm_pgoff` is that offset, not the address (`/proc/PID/maps` shows it in the offset
+      column), and it never merges with plain anonymous memory (different `vm_file`).
+
+    (Chapter 6 shows a fourth number space: a private `remap_pfn_range()` VMA, not anonymous
+    but with anonymous copy-on-write folios, whose `vm_pgoff` is a PFN.)
 
     What never breaks is the invariant of chapter 1: every anonymous folio's `index` equals
     `linear_page_index()` of every address that maps it.
