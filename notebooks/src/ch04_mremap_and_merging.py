@@ -32,7 +32,8 @@ CELLS = [
        PAGE_SHIFT)`: the range's **own** page offset, unchanged;
     2. `copy_vma()` keeps it *unless* the VMA is anonymous and has no anon_vma yet
        (`vma_is_anonymous(vma) && !vma->anon_vma`): then `pgoff = new >> PAGE_SHIFT`, as if
-       freshly mapped there (old behaviour, in `mm/mmap.c` until 6.11);
+       freshly mapped there (long-standing: `copy_vma()` lived in `mm/mmap.c` before the
+       `mm/vma.c` split; only what may merge afterwards changed, in 6.16);
     3. `copy_vma()` tries to merge the new range with its neighbours at the destination
        (`vma_merge_copied_range()` in 6.18.y, `vma_merge_new_range()` before), with the source's
        flags, file and anon_vma;
@@ -140,11 +141,13 @@ CELLS = [
     ## Faulted meets unfaulted: the 6.16 rule
 
     Merging also needs the anon_vmas to agree. `mm/vma.c: is_mergeable_anon_vma()` in
-    6.16–6.18 has three cases, with *src* the range being merged and *tgt* the neighbour:
+    6.16–6.18 has three cases, with *src* the range being merged (its anon_vma is
+    `vmg->anon_vma`; the VMA itself is `vmg->middle` for `mprotect()` and friends, none for
+    a new `mmap()` range, the copied-from VMA for `mremap()`) and *tgt* the neighbour:
 
     | case | 6.16 and later |
     |---|---|
-    | tgt has none, src has one | OK (tgt gets src's anon_vma with `dup_anon_vma()`), unless src is a fork child |
+    | tgt has none, src has one | OK (tgt gets src's anon_vma with `dup_anon_vma()`), unless src is a fork child (6.16–6.18.0 could check only `vmg->middle`, so a moved fork child slipped through; 6.18.y also checks `vmg->copied_from`, below) |
     | tgt has one, src has none | OK (the result uses tgt's), unless tgt is a fork child |
     | both or neither | only if they are the same anon_vma |
 
@@ -166,8 +169,10 @@ CELLS = [
     """),
     md("""
     The selftests map with `MAP_NORESERVE` for a reason: `mprotect()` read-only of an
-    *unfaulted* private VMA drops `VM_ACCOUNT` (`mm/mprotect.c: mprotect_fixup()` gives the
-    commit charge back), of a faulted one keeps it, and `VM_ACCOUNT` is one of the flags a
+    *unfaulted* private anonymous VMA (`vma_is_anonymous(vma) && !vma->anon_vma`) drops
+    `VM_ACCOUNT` (`mm/mprotect.c: mprotect_fixup()` gives the commit charge back), of a
+    faulted one keeps it ("without finer accounting", says the comment there, the commit
+    can be given back only while no anon_vma is assigned), and `VM_ACCOUNT` is one of the flags a
     merge compares. Without `MAP_NORESERVE` two read-only neighbours can differ in it
     (`ac` in smaps' VmFlags) and stay apart:
     """),
@@ -197,10 +202,12 @@ CELLS = [
     anon_vma, so B and A merge into one 6-page VMA that must take over A's anon_vma, or A's
     folios, whose `mapping` is that anon_vma, would be lost.
 
-    In 6.16–6.18.0 that is where the bug was: for a copied range the merge
-    (`vma_expand()`) only copied the anon_vma from `next`, not from the VMA being copied, and
-    after `MREMAP_DONTUNMAP` had unlinked the source the folios pointed at an anon_vma that
-    could be freed: a use-after-free, fixed by 61f67c230a5e (in 6.18-stable in January 2026
+    In 6.16–6.18.0 that is where the bug was: the merge of a new range (`vma_expand()`)
+    called `dup_anon_vma()` only when it removed `next`, copying `next`'s anon_vma; nothing
+    copied the anon_vma of the VMA being moved, which is neither `prev` nor `next`. So when
+    the target (here the unfaulted `prev` B) had none, the merged VMA had none either,
+    while the moved PTEs mapped folios whose `mapping` is A's anon_vma; after
+    `MREMAP_DONTUNMAP` had unlinked the source, that anon_vma could be freed under them: a use-after-free, fixed by 61f67c230a5e (in 6.18-stable in January 2026
     and in 6.19). The fix passes the source as `vmg->copied_from`, and `vma_expand()` calls
     `dup_anon_vma(target, copied_from)`. The model follows the fixed kernel:
     """),
