@@ -97,11 +97,14 @@ CELLS = [
 
     ## Reuse instead of copy
 
-    Copy-on-write copies only when it must. `do_wp_page()` first asks whether the faulting
-    process holds the only reference (`wp_can_reuse_anon_folio()`): then it **reuses** the
-    folio, makes the PTE writable again, and calls `folio_move_anon_rmap(folio, vma)`, which
-    re-homes the folio into the faulting VMA's own anon_vma, with the same `index`. Here the
-    parent exits, and the child writes page 1, which it now maps alone:
+    Copy-on-write copies only when it must. `do_wp_page()` **reuses** an anonymous folio
+    (makes the PTE writable again, no copy) if the page is still `PageAnonExclusive`, or
+    else if `wp_can_reuse_anon_folio()` finds that this mapping holds the folio's only
+    reference (for a small folio: not KSM, and a reference count of 1 once a swap-cache
+    reference is dropped). In the second case `wp_can_reuse_anon_folio()` also calls
+    `folio_move_anon_rmap(folio, vma)`, which re-homes the folio into the faulting VMA's own
+    anon_vma, with the same `index`, and the page becomes exclusive again. Here the parent
+    exits, and the child writes page 1, which it now maps alone:
     """),
     code("""
     f = P1.folio_at(BASE + PAGE_SIZE)
@@ -138,16 +141,21 @@ CELLS = [
 
     ## Why a child's VMA refuses some merges
 
-    After `fork()` the child's VMA has two avcs, and it keeps them even if the child writes
-    (and so un-shares) every page, because the avcs are only dropped when the VMA goes away.
+    After `fork()` the child's VMA has at least two avcs (one per anon_vma of the parent's
+    chain, plus its own), and it keeps them even if the child writes (and so un-shares)
+    every page: the avcs are only dropped when the VMA is unmapped (or emptied by a
+    whole-VMA `MREMAP_DONTUNMAP`).
     The merge code treats such a VMA, `vma->anon_vma` set and `anon_vma_chain` not a single
     entry, as a **fork child** (`vma_is_fork_child()` in 6.18.y; `vma_had_uncowed_parents()`
     in 6.16–6.18.0). `is_mergeable_anon_vma()` (chapter 4) refuses to merge a fork child with
-    a neighbour that has no anon_vma, in either direction. The comment above the helper in
-    `mm/vma.c` gives the reason: such a VMA stays linked into its ancestors' anon_vmas, and
-    merging more memory into it would put a wider range of folios under the one root
-    anon_vma lock (`anon_vma->root->rwsem`, taken by every rmap walk in the family), inviting
-    contention.
+    a neighbour that has no anon_vma, in either direction. The reason is lock scalability:
+    such a VMA stays linked into its ancestors' anon_vmas, and in 6.16–6.18.0 the comment
+    above `vma_had_uncowed_parents()` said that a merge "would mean a wider range of folios
+    sharing the root anon_vma lock, and thus potential lock contention"
+    (`anon_vma->root->rwsem`, taken by every rmap walk in the family). 6.18.y shortened it
+    to the comment inside `vma_is_fork_child()`: "The list_is_singular() test is to avoid
+    merging VMA cloned from parents. This can improve scalability caused by the anon_vma
+    root lock."
 
     `fork-child-sticky`: a written page, `fork()`, the child writes all three pages (nothing
     is shared any more), then both processes map 2 pages right after the VMA:
