@@ -62,7 +62,7 @@ CELLS = [
     | VMAs: range, perms, offset column, name, VmFlags | `/proc/PID/maps`, `smaps` | the process's owner |
     | present, mapped once, file/shared | `/proc/PID/pagemap` | the process's owner |
     | the PFN (bits 0–54) | `/proc/PID/pagemap` | `CAP_SYS_ADMIN` only; zero for everyone else (since 4.2) |
-    | anon, zero page, map count | `/proc/kpageflags`, `/proc/kpagecount` | root (mode 0400, `CAP_SYS_ADMIN`) |
+    | anon, zero page, map count | `/proc/kpageflags`, `/proc/kpagecount` | root (the files are mode 0400, owned by root; `fs/proc/page.c` checks nothing else) |
     | `anon_vma`, avcs, `folio->index`, anonymous `vm_pgoff`, PageAnonExclusive, pte_special | nowhere | nobody: kernel-internal |
 
     Without the PFN, the comparison cannot tell *which* frame a page maps (so not whether a
@@ -144,7 +144,9 @@ CELLS = [
 
     One batch runs them all (one interpreter start for the lot). A scenario marked
     `model-only` is not run, with its reason (chapter 6's `remap_pfn_range()` scenarios:
-    no device lets user space make those mappings).
+    no device here gives user space a *private* `remap_pfn_range()` mapping, and the one
+    shared user, the `perf_event_open()` ring buffer, does not map frames a scenario can
+    choose).
     """),
     code(CHAPTER_SCENARIOS + """
     for chapter, names in CHAPTERS.items():
