@@ -207,9 +207,10 @@ CELLS = [
     copied the anon_vma of the VMA being moved, which is neither `prev` nor `next`. So when
     the target (here the unfaulted `prev` B) had none, the merged VMA had none either,
     while the moved PTEs mapped folios whose `mapping` is A's anon_vma; after
-    `MREMAP_DONTUNMAP` had unlinked the source, that anon_vma could be freed under them: a use-after-free, fixed by 61f67c230a5e (in 6.18-stable in January 2026
-    and in 6.19). The fix passes the source as `vmg->copied_from`, and `vma_expand()` calls
-    `dup_anon_vma(target, copied_from)`. The model follows the fixed kernel:
+    `MREMAP_DONTUNMAP` had unlinked the source, that anon_vma could be freed under them: a
+    use-after-free, fixed by 61f67c230a5e (in 6.18-stable in January 2026 and in 6.19). The
+    fix passes the source as `vmg->copied_from` (`vma_merge_copied_range()`), and
+    `vma_expand()` calls `dup_anon_vma(target, copied_from)`. The model follows the fixed kernel:
     """),
     code("""
     res = run_model(load("selftest-mremap-faulted-to-unfaulted-prev"))
