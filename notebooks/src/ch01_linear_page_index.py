@@ -204,11 +204,11 @@ CELLS = [
     print(ex.show(BASE + 2 * PAGE_SIZE))
     """),
     md("""
-    A correction to the second answer: for an address *below* the VMA, `find_vma()` (which
-    returns the first VMA that ends above the address) *does* return `vma0`; it is the
-    caller that checks `addr < vm_start` (the fault path's `lock_mm_and_find_vma()` gives up
-    unless the VMA is a `VM_GROWSDOWN` stack), or `vma_lookup()` that answers "no VMA". Either way no
-    fault or rmap walk computes an index for that address in `vma0`.
+    Note the second answer: for an address *below* the VMA, `find_vma()` (which returns the
+    first VMA that ends above the address) does return `vma0`; it is the caller that checks
+    `addr < vm_start` (the fault path's `lock_mm_and_find_vma()` gives up unless the VMA is a
+    `VM_GROWSDOWN` stack), and `vma_lookup()` answers "no VMA". Either way no fault or rmap
+    walk computes an index for that address in `vma0`.
 
     The widget puts the address on a slider. Slide it across a page boundary and watch the
     index change only there; try `PageIndexExplorer(vm_start_page=(BASE >> PAGE_SHIFT) + 4,

@@ -106,9 +106,10 @@ class PageIndexExplorer(Displayable):
             idx = self.index(addr)
             back = vma_address(v, idx)
             return "\n".join(head + [
-                f"addr    = {_hex(addr)} is outside the VMA: find_vma() would not give "
-                f"{v.id},",
-                "so no fault or rmap walk ever computes its index in this VMA.",
+                f"addr    = {_hex(addr)} is outside the VMA: vma_lookup() finds no VMA "
+                f"containing it (find_vma() may still return {v.id}, the caller's",
+                "vm_start check refuses it), so no fault or rmap walk ever computes its "
+                "index in this VMA.",
                 "linear_page_index(vma, addr) = ((addr - vm_start) >> PAGE_SHIFT) + vm_pgoff",
                 f"                             = {_hex(idx)}  (no range check, as in C)",
                 f"vma_address(vma, {_hex(idx)}) = "
