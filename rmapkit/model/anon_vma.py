@@ -178,7 +178,8 @@ def _put_anon_vma(av):
 
 
 def unlink_anon_vmas(vma):
-    """Drop every avc of ``vma``; free anon_vmas whose tree became empty.
+    """Drop every avc of ``vma``; an anon_vma whose tree became empty loses its initial
+    reference (put_anon_vma()) and is freed when no child anon_vma pins it any more.
 
     Model of mm/rmap.c: unlink_anon_vmas() (v6.18). O(c log n).
     """

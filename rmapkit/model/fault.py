@@ -120,7 +120,9 @@ def do_wp_page(mm, vma, addr, pte):
     """Write to a present read-only PTE: reuse the page or copy it.
 
     Model of mm/memory.c: do_wp_page() (v6.18): shared mappings just become writable; an
-    anon page that is PageAnonExclusive, or the only mapping of its folio, is reused
+    anon page that is PageAnonExclusive, or whose folio has no other reference
+    (wp_can_reuse_anon_folio() tests the refcount; with no swap cache, GUP pins or KSM in
+    the model that is a mapcount of 1), is reused
     (folio_move_anon_rmap() re-homes a non-exclusive one into this VMA's anon_vma);
     anything else is copied into a new folio of this VMA's own anon_vma. O(log n).
     """

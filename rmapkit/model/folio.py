@@ -9,7 +9,7 @@ Not modelled: large folios, swap, the LRU, KSM.
 
 __all__ = ["Folio", "PhysMem", "ZERO_PFN"]
 
-ZERO_PFN = 0x1000          # the model's pfn of the shared zero page (my_zero_pfn())
+ZERO_PFN = 0x10            # the model's pfn of the shared zero page (my_zero_pfn())
 _FIRST_RAM_PFN = 0x2000
 
 
@@ -62,10 +62,38 @@ class PhysMem:
         self.next_pfn = _FIRST_RAM_PFN
         self.serial = 0
         self.zero_folio = Folio(ZERO_PFN, "zero", self)
+        self.reserved = []                   # device frame ranges [lo, hi)
         self.nr_allocated = 0
 
+    def reserve(self, pfn, npages):
+        """Set ``[pfn, pfn + npages)`` aside as device frames (no struct page behind them).
+
+        RAM never hands those PFNs out, and a range that RAM or the zero page already uses
+        is refused: on real hardware device memory and RAM never share a frame, which is
+        what lets vm_normal_page()'s ``pfn == vm_pgoff + off`` rule tell them apart.
+        O(d) for d devices.
+        """
+        end = pfn + npages
+        if pfn <= ZERO_PFN < end:
+            raise ValueError(f"device frames [{pfn:#x}, {end:#x}) include the zero page "
+                             f"({ZERO_PFN:#x})")
+        if pfn < self.next_pfn and end > _FIRST_RAM_PFN:
+            raise ValueError(f"device frames [{pfn:#x}, {end:#x}) overlap RAM already in "
+                             f"use (below {self.next_pfn:#x})")
+        for lo, hi in self.reserved:
+            if pfn < hi and lo < end:
+                raise ValueError(f"device frames [{pfn:#x}, {end:#x}) overlap another "
+                                 f"device's [{lo:#x}, {hi:#x})")
+        self.reserved.append((pfn, end))
+
     def alloc_folio(self):
-        """folio_alloc(): a fresh order-0 folio. O(1)."""
+        """folio_alloc(): a fresh order-0 folio. O(d) for d device ranges."""
+        moved = True
+        while moved:                          # step over device frames
+            moved = False
+            for lo, hi in self.reserved:
+                if lo <= self.next_pfn < hi:
+                    self.next_pfn, moved = hi, True
         f = Folio(self.next_pfn, f"folio{self.serial}", self)
         self.next_pfn += 1
         self.serial += 1

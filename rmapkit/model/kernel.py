@@ -59,9 +59,14 @@ class Kernel:
         return path
 
     def create_device(self, path, pfn_base, npages):
-        """A character device whose ->mmap calls remap_pfn_range(pfn_base + vm_pgoff). O(1)."""
+        """A character device whose ->mmap calls remap_pfn_range(pfn_base + vm_pgoff).
+
+        Its frames ``[pfn_base, pfn_base + npages)`` must not be RAM the model already
+        handed out, nor the zero page (ValueError); RAM skips them from then on. O(d).
+        """
         if path in self.inodes:
             raise syscall_error(errno.EEXIST, "create_device", f"{path} exists")
+        self.physmem.reserve(pfn_base, npages)      # device frames are never RAM
         self.inodes[path] = self._new_inode(path, npages * PAGE_SIZE, "pfn", (0, 6), pfn_base)
         return path
 

@@ -32,7 +32,8 @@ class VMG:
 
 
 def vma_is_fork_child(vma):
-    """A VMA whose chain has more than one avc (it was forked from a faulted parent).
+    """A VMA whose chain has more than one avc: forked from a faulted parent, or
+    inheriting such a chain through a split, an mremap copy or dup_anon_vma().
 
     Model of mm/vma.c: vma_is_fork_child() (6.18.y). O(1).
     """

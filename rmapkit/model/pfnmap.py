@@ -11,7 +11,7 @@ import errno
 
 from ..errors import syscall_error
 from .mm import PTE
-from .vma import PAGE_SHIFT, PAGE_SIZE
+from .vma import PAGE_SHIFT, PAGE_SIZE, vma_set_range
 from .vmflags import (VM_DONTDUMP, VM_DONTEXPAND, VM_IO, VM_PFNMAP, VM_SHARED, VM_WRITE,
                       is_cow_mapping)
 
@@ -30,9 +30,9 @@ def remap_pfn_range(vma, addr, pfn, size):
         if addr != vma.vm_start or end != vma.vm_end:
             raise syscall_error(errno.EINVAL, "remap_pfn_range",
                                 "a COW mapping must be remapped as a whole")
-        # Not vma_set_range(): pgoff is no tree key for a PFN map's anon side yet (it has
-        # no anon_vma), but i_mmap is keyed on it, so re-key through the helper anyway.
-        from .vma import vma_set_range
+        # The kernel just sets vma->vm_pgoff = pfn: its ->mmap hook runs before the VMA is
+        # linked anywhere.  The model links the VMA first, so it goes through
+        # vma_set_range(), which re-keys i_mmap on the new pgoff.
         vma_set_range(vma, vma.vm_start, vma.vm_end, pfn)
     vma.vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
     writable = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED)

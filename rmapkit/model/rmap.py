@@ -63,12 +63,13 @@ def vm_normal_page(vma, addr, pte):
     (the rule the book explains): in a VM_PFNMAP VMA a PFN equal to
     ``vm_pgoff + ((addr - vm_start) >> PAGE_SHIFT)`` is the original remapped frame;
     any other PFN in a COW mapping is a normal (CoWed anon) page.  On x86-64 the kernel
-    tests pte_special() instead; both give the same answer while pgoff stays linear.
-    O(1).
+    tests pte_special() instead; both give the same answer as long as pgoff stays linear
+    (split and mremap keep it so) and no RAM page has a device frame's PFN (the model's
+    frame allocator never hands those out: PhysMem.reserve()).  O(1).
     """
     if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
         if vma.vm_flags & VM_MIXEDMAP:
-            return pte.folio
+            return None if pte.pfn == ZERO_PFN else pte.folio
         off = (addr - vma.vm_start) >> PAGE_SHIFT
         if pte.pfn == vma.vm_pgoff + off:
             return None
