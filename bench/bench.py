@@ -91,6 +91,13 @@ def replay_model(trace):
              "madvise": lambda a, l, x, y: p.madvise(a, l, x),
              "read": lambda a, l, x, y: p.read(a, l),
              "write": lambda a, l, x, y: p.write(a, l)}
+    return _replay(trace, calls, SegmentationFault)
+
+
+def _replay(trace, calls, fault):
+    """Run ``trace`` through ``calls``; (seconds, outcomes: 0, an errno, or -11 for a fault).
+
+    The model and the kernel child time exactly this loop, so their rates compare."""
     outcomes = []
     t = time.perf_counter()
     for kind, a, l, x, y in trace:
@@ -99,7 +106,7 @@ def replay_model(trace):
             outcomes.append(0)
         except OSError as e:
             outcomes.append(e.errno)
-        except SegmentationFault:
+        except fault:
             outcomes.append(-11)
     return time.perf_counter() - t, outcomes
 
@@ -118,17 +125,8 @@ def kernel_child():
              "madvise": lambda a, l, x, y: c.madvise(a, l, x),
              "read": lambda a, l, x, y: c.touch(a, l, False),
              "write": lambda a, l, x, y: c.touch(a, l, True)}
-    outcomes = []
-    t = time.perf_counter()
-    for kind, a, l, x, y in trace:
-        try:
-            calls[kind](a, l, x, y)
-            outcomes.append(0)
-        except OSError as e:
-            outcomes.append(e.errno)
-        except Fault:
-            outcomes.append(-11)
-    json.dump({"seconds": time.perf_counter() - t, "outcomes": outcomes}, sys.stdout)
+    seconds, outcomes = _replay(trace, calls, Fault)
+    json.dump({"seconds": seconds, "outcomes": outcomes}, sys.stdout)
 
 
 # The child gets a stand-in rmapkit package so it never imports the model (as rmapkit.live).
