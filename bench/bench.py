@@ -16,6 +16,9 @@ Three measurements, printed as a table with the targets of issue 3:
    the 100k cost at most 2x the 1k cost: the maple tree and interval trees are O(log n)).
 3. rmap walk of folios of one anon_vma holding 10,000 avcs, through its interval tree,
    against a linear scan of every avc (target: >= 50x faster).
+4. One playground op plus its freshly rendered diagram (target: well under 100 ms), and
+   how long each chapter's cells take top to bottom (target: under 10 s; ``--no-chapters``
+   skips it).
 
 Not a test: timings depend on the machine.  Fork is left out of the trace (forking this
 Python process 100,000 times measures the interpreter, not the mm).
@@ -221,11 +224,62 @@ def rmap_vs_scan(navcs, nwalks, seed=1):
     return walk, lin, len(av.rb_root)
 
 
+def render_latency(reps=3):
+    """Worst and median time of one playground op plus its freshly rendered diagram.
+
+    The widgets' promise (an operation and its re-rendered diagram well under 100 ms):
+    each of six ops is applied, drawn as SVG with the render cache cleared, undone and
+    applied again ``reps`` times; the best of each op's runs counts (a busy machine's
+    hiccups are not the model's).  Returns (median, worst) in seconds, or None without
+    Graphviz's dot."""
+    import shutil
+    if shutil.which("dot") is None:
+        return None
+    from rmapkit.render import display
+    from rmapkit.widgets import Playground
+    pg = Playground("split")
+    ops = ["P0: munmap 0 1", "P0: mremap 2 1 1 to 5", "P0: fork P1", "P1: write 5",
+           "P1: mmap 0 2 rw private anon", "P1: write 0 2"]
+    views = ("graph", "addrspace", "tree", "diff", "graph", "addrspace")
+    best = []
+    for op, view in zip(ops, views):
+        runs = []
+        for attempt in range(reps):
+            if attempt:
+                pg.undo()
+            display._render.cache_clear()
+            t = time.perf_counter()
+            pg.apply(op)
+            pg.svg(view)
+            runs.append(time.perf_counter() - t)
+        best.append(min(runs))
+    best.sort()
+    return best[len(best) // 2], best[-1]
+
+
+def chapter_times():
+    """Seconds each chapter's cells take, top to bottom (kernel start-up excluded), as
+    notebooks/build.py runs them; None where nbclient is missing."""
+    try:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))), "notebooks"))
+        import build
+    except ImportError:
+        return None
+    out = {}
+    for stem in build.chapters():
+        _, seconds = build.execute(build.make_notebook(stem))
+        out[stem] = seconds
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ops", type=int, default=100_000, help="trace length (default 100000)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    ap.add_argument("--no-chapters", action="store_true",
+                    help="skip running the notebooks (about 15 s)")
     args = ap.parse_args()
     nops = 5_000 if args.quick else args.ops
     small, big = (100, 2_000) if args.quick else (1_000, 100_000)
@@ -258,6 +312,23 @@ def main():
     rows.append((f"rmap walk, anon_vma with {n:,} avcs", f"{walk * 1e6:.1f} us", ""))
     rows.append(("linear scan of the avcs", f"{lin * 1e6:.1f} us", ""))
     rows.append(("scan / walk", f"{speed:.0f}x", _target(speed >= 50, ">= 50x")))
+
+    lat = render_latency()
+    if lat is None:
+        rows.append(("op + diagram (Playground)", "no dot", ""))
+    else:
+        med, worst = lat
+        rows.append(("op + diagram, median", f"{med * 1e3:.1f} ms", ""))
+        rows.append(("op + diagram, worst of 6", f"{worst * 1e3:.1f} ms",
+                     _target(worst < 0.1, "< 100 ms")))
+
+    if not (args.quick or args.no_chapters):
+        times = chapter_times()
+        if times is None:
+            rows.append(("chapters", "no nbclient", ""))
+        else:
+            for stem, sec in times.items():
+                rows.append((f"chapter {stem}", f"{sec:.1f} s", _target(sec < 10, "< 10 s")))
 
     w = max(len(r[0]) for r in rows)
     for name, val, target in rows:

@@ -8,8 +8,8 @@ what nbval does not:
   ``notebooks/build.py`` generates from ``notebooks/src/`` (edit the source, not the .ipynb);
 * stored outputs are not stale: the notebook records a hash of the rmapkit sources it was
   executed with; if the package changed since, the chapter is executed again and its
-  streams, text/plain and SVG outputs (sanitized as nbval does) must be unchanged, in under
-  10 s;
+  streams, text/plain and SVG outputs (sanitized as nbval does) must be unchanged (how long
+  a chapter takes is measured by bench/bench.py, not asserted in a test);
 * every code cell ran, in order, top to bottom (outputs always carry an execution count);
 * nothing GitHub cannot render is stored: no widget state, and a widget view only beside a
   text/plain fallback;
@@ -43,7 +43,6 @@ CHAPTERS = [
     "04-mremap-and-merging", "05-fork-and-anon-vma-hierarchy", "06-remap-pfn-range",
     "07-your-kernel",
 ]
-MAX_SECONDS = 10.0
 
 
 def _load_build():
@@ -177,8 +176,8 @@ def test_stored_outputs_are_not_stale(stem):
     if recorded == build.package_hash() and not os.environ.get("RMAPKIT_NB_REEXECUTE"):
         return          # executed with exactly these rmapkit sources
     pytest.importorskip("nbclient")
-    fresh, seconds = _fresh_outputs(stem)
-    assert seconds < MAX_SECONDS, f"{stem} took {seconds:.1f} s (the budget is {MAX_SECONDS} s)"
+    # How long a chapter takes is measured by bench/bench.py, not asserted here.
+    fresh, _ = _fresh_outputs(stem)
     patterns = build.sanitizers()
     stale, first = [], ""
     for i, (old, new) in enumerate(zip(code_cells(nb), code_cells(fresh)), 1):
