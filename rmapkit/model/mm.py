@@ -8,7 +8,7 @@ __thp_get_unmapped_area().  The maple tree is a ``SortedKeyList`` keyed on ``vm_
 ``SortedDict`` from page address to PTE, so range walks touch only present entries.
 """
 
-from sortedcontainers import SortedDict, SortedKeyList
+from sortedcontainers import SortedDict, SortedKeyList, SortedList
 
 from .vma import PAGE_SIZE
 
@@ -39,6 +39,11 @@ class MM:
         self.owner = owner
         self._tree = SortedKeyList(key=lambda v: v.vm_start)
         self._tree_members = set()
+        # The free gaps between VMAs, by size class (floor(log2(size))): class -> sorted
+        # (end, start).  The maple tree keeps the largest gap of every subtree for
+        # unmapped_area_topdown(); this index answers the same question without a walk.
+        self._gaps = {}
+        self._gap_add(0, TASK_SIZE)
         self.pgtable = SortedDict()          # page address -> PTE
         self.map_count = 0
         self.mmap_base = kernel.mmap_base
@@ -53,12 +58,40 @@ class MM:
 
     # -- the VMA tree (maple tree) ------------------------------------------------
     def _tree_add(self, vma):
+        below = self._at_or_below(vma.vm_start)
+        above = self._above(vma.vm_start)
+        lo = below.vm_end if below is not None else 0
+        hi = above.vm_start if above is not None else TASK_SIZE
+        self._gap_remove(lo, hi)
+        self._gap_add(lo, vma.vm_start)
+        self._gap_add(vma.vm_end, hi)
         self._tree.add(vma)
         self._tree_members.add(vma)
 
     def _tree_remove(self, vma):
         self._tree.remove(vma)
         self._tree_members.discard(vma)
+        below = self._at_or_below(vma.vm_start)
+        above = self._above(vma.vm_start)
+        lo = below.vm_end if below is not None else 0
+        hi = above.vm_start if above is not None else TASK_SIZE
+        self._gap_remove(lo, vma.vm_start)
+        self._gap_remove(vma.vm_end, hi)
+        self._gap_add(lo, hi)
+
+    # -- the free gaps ------------------------------------------------------------
+    def _gap_add(self, start, end):
+        if end < start:
+            raise AssertionError(f"negative gap [{start:#x}, {end:#x}): VMAs overlap")
+        if end > start:
+            self._gaps.setdefault((end - start).bit_length() - 1, SortedList()).add((end, start))
+
+    def _gap_remove(self, start, end):
+        if end > start:
+            c = (end - start).bit_length() - 1
+            self._gaps[c].remove((end, start))
+            if not self._gaps[c]:
+                del self._gaps[c]
 
     @property
     def vmas(self):
@@ -123,33 +156,40 @@ class MM:
         v = self.find_vma(addr)
         return v is None or v.vm_start >= addr + length
 
-    def unmapped_area_topdown(self, length, align=PAGE_SIZE):
-        """Highest free ``length`` bytes (aligned) below mmap_base, or None.
+    def unmapped_area_topdown(self, length):
+        """Highest free ``length`` bytes below mmap_base, or None.
 
         Model of mm/vma.c: unmapped_area_topdown() without stack guard gaps (MAP_GROWSDOWN
-        is not modelled).  Cost: O(log n + g) for the g VMAs walked down from mmap_base
-        before a large enough gap (the kernel's maple tree finds it in O(log n)).
+        is not modelled).  The kernel finds the gap through the maple tree's per-subtree
+        largest gap; the model keeps the gaps by size class: in every class whose gaps
+        all fit, the highest gap below mmap_base is one lookup.  Cost: O(log n) per size
+        class (at most 47), plus the too-small gaps of the request's own class that lie
+        above the answer.
         """
         high, low = self.mmap_base, max(PAGE_SIZE, self.mmap_min_addr)
-        gap_end = high
+        if high - low < length:
+            return None
+        # The gap that holds mmap_base itself is usable up to mmap_base: the best answer.
         below = self._at_or_below(high - 1)
-        if below is not None and below.vm_end > high:
-            gap_end = below.vm_start               # a VMA straddles mmap_base
-            below = self.vma_prev(below)
-        for v in ([] if below is None else
-                  self._tree.irange_key(max_key=below.vm_start, reverse=True)):
-            top = min(gap_end, high)
-            if top - v.vm_end >= length:
-                addr = (top - length) & ~(align - 1)
-                if addr >= v.vm_end and addr >= low:
-                    return addr
-            gap_end = v.vm_start
-        top = min(gap_end, high)
-        if top - low >= length:
-            addr = (top - length) & ~(align - 1)
-            if addr >= low:
-                return addr
-        return None
+        gs = below.vm_end if below is not None else 0
+        if gs < high:
+            above = self._above(high - 1)
+            ge = above.vm_start if above is not None else TASK_SIZE
+            if ge > high and high - max(gs, low) >= length:
+                return high - length
+        best = None
+        for c, gaps in self._gaps.items():
+            if (2 << c) - 1 < length:
+                continue                          # every gap of this class is too small
+            for end, start in gaps.irange(maximum=(high, TASK_SIZE), reverse=True):
+                if best is not None and end - length <= best:
+                    break                         # cannot beat what another class found
+                if end - max(start, low) >= length:
+                    best = end - length
+                    break
+                if end < low + length:
+                    break                         # every lower gap is clipped by low
+        return best
 
     def _generic_area(self, addr, length):
         """mm_get_unmapped_area(): a free hint, else the highest gap below mmap_base."""
