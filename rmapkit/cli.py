@@ -38,7 +38,7 @@ examples:
   rmapkit diff mremap-faulted  both; exit status 1 if they differ
 
 exit status: 0 ok, 1 model and kernel differ (diff), 2 the scenario could not be run
-as written, or the live kernel cannot be observed here.
+as written.  Without root the live side compares what it can see and says what not.
 """
 
 
