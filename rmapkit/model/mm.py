@@ -39,6 +39,7 @@ class MM:
         self.owner = owner
         self._tree = SortedKeyList(key=lambda v: v.vm_start)
         self._tree_members = set()
+        self._first = None                   # the lowest VMA (head of the _next links)
         # The free gaps between VMAs, by size class (floor(log2(size))): class -> sorted
         # (end, start).  The maple tree keeps the largest gap of every subtree for
         # unmapped_area_topdown(); this index answers the same question without a walk.
@@ -57,9 +58,11 @@ class MM:
         return f"<MM of {self.owner.name} map_count={self.map_count}>"
 
     # -- the VMA tree (maple tree) ------------------------------------------------
+    # Each linked VMA also carries _prev/_next links in address order (the maple tree's
+    # neighbours), so the neighbour of a VMA never needs a tree search.
     def _tree_add(self, vma):
         below = self._at_or_below(vma.vm_start)
-        above = self._above(vma.vm_start)
+        above = below._next if below is not None else self._first
         lo = below.vm_end if below is not None else 0
         hi = above.vm_start if above is not None else TASK_SIZE
         self._gap_remove(lo, hi)
@@ -67,17 +70,48 @@ class MM:
         self._gap_add(vma.vm_end, hi)
         self._tree.add(vma)
         self._tree_members.add(vma)
+        vma._prev, vma._next = below, above
+        if below is not None:
+            below._next = vma
+        else:
+            self._first = vma
+        if above is not None:
+            above._prev = vma
 
     def _tree_remove(self, vma):
         self._tree.remove(vma)
         self._tree_members.discard(vma)
-        below = self._at_or_below(vma.vm_start)
-        above = self._above(vma.vm_start)
+        below, above = vma._prev, vma._next
+        if below is not None:
+            below._next = above
+        else:
+            self._first = above
+        if above is not None:
+            above._prev = below
+        vma._prev = vma._next = None
         lo = below.vm_end if below is not None else 0
         hi = above.vm_start if above is not None else TASK_SIZE
         self._gap_remove(lo, vma.vm_start)
         self._gap_remove(vma.vm_end, hi)
         self._gap_add(lo, hi)
+
+    def _tree_move(self, vma, new_start, assign):
+        """Let ``assign()`` change a linked VMA's range to start at ``new_start``; it must
+        stay between the same neighbours (vma_set_range() only shrinks a VMA or grows it
+        into free space).  The tree is re-sorted only if vm_start moves.  O(log n)."""
+        below, above = self.vma_prev(vma), self.vma_next(vma)
+        lo = below.vm_end if below is not None else 0
+        hi = above.vm_start if above is not None else TASK_SIZE
+        self._gap_remove(lo, vma.vm_start)
+        self._gap_remove(vma.vm_end, hi)
+        if new_start == vma.vm_start:
+            assign()
+        else:
+            self._tree.remove(vma)
+            assign()
+            self._tree.add(vma)
+        self._gap_add(lo, vma.vm_start)
+        self._gap_add(vma.vm_end, hi)
 
     # -- the free gaps ------------------------------------------------------------
     def _gap_add(self, start, end):
@@ -114,7 +148,7 @@ class MM:
         v = self._at_or_below(addr)
         if v is not None and v.vm_end > addr:
             return v
-        return self._above(addr)
+        return v._next if v is not None else self._first
 
     def vma_lookup(self, addr):
         """The VMA containing ``addr``, or None.  Model of include/linux/mm.h: vma_lookup(). O(log n)."""
@@ -125,16 +159,20 @@ class MM:
         """``(find_vma(addr), the VMA before it)``.  Model of mm/mmap.c: find_vma_prev(). O(log n)."""
         v = self._at_or_below(addr)
         if v is not None and v.vm_end > addr:
-            return v, self.vma_prev(v)
-        return self._above(addr), v
+            return v, v._prev
+        return (v._next if v is not None else self._first), v
 
     def vma_prev(self, vma):
-        """The VMA before ``vma``.  Model of vma_prev(). O(log n)."""
+        """The VMA before ``vma``.  Model of vma_prev(). O(1) for a linked VMA."""
+        if vma in self._tree_members:
+            return vma._prev
         return next(self._tree.irange_key(max_key=vma.vm_start, inclusive=(True, False),
                                           reverse=True), None)
 
     def vma_next(self, vma):
-        """The VMA after ``vma``.  Model of vma_next(). O(log n)."""
+        """The VMA after ``vma``.  Model of vma_next(). O(1) for a linked VMA."""
+        if vma in self._tree_members:
+            return vma._next
         return self._above(vma.vm_start)
 
     def vmas_in(self, start, end):

@@ -36,6 +36,7 @@ class VMA:
         d["anon_vma"] = None
         d["anon_vma_chain"] = []           # AnonVMAChain, newest first (same_vma list)
         d["id"] = f"vma{mm.kernel._next_vma}"
+        d["_prev"] = d["_next"] = None     # address-order neighbours while linked (MM)
         mm.kernel._next_vma += 1
 
     vm_start = property(lambda self: self._vm_start)
@@ -110,20 +111,22 @@ def vma_set_range(vma, start, end, pgoff):
     if start >= end or start & (PAGE_SIZE - 1) or end & (PAGE_SIZE - 1):
         raise ValidationError(f"vma_set_range({vma.id}): bad range [{start:#x}, {end:#x})")
     mm = vma.vm_mm
-    linked = vma in mm._tree_members
-    if linked:
-        mm._tree_remove(vma)
     for avc in vma.anon_vma_chain:
         avc_remove(avc)
     mapping = vma.vm_file.f_mapping if vma.vm_file is not None else None
     in_i_mmap = mapping is not None and vma in mapping.i_mmap
     if in_i_mmap:
         mapping.i_mmap.remove(vma)
-    d = vma.__dict__
-    d["_vm_start"], d["_vm_end"], d["_vm_pgoff"] = start, end, pgoff
+
+    def assign():
+        d = vma.__dict__
+        d["_vm_start"], d["_vm_end"], d["_vm_pgoff"] = start, end, pgoff
+
+    if vma in mm._tree_members:
+        mm._tree_move(vma, start, assign)
+    else:
+        assign()
     if in_i_mmap:
         mapping.i_mmap.insert(vma, pgoff, pgoff + vma.pages - 1)
     for avc in vma.anon_vma_chain:
         avc_insert(avc)
-    if linked:
-        mm._tree_add(vma)
