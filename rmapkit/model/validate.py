@@ -70,6 +70,18 @@ def _validate_mm(p):
                 _fail(f"{tag}: page {a:#x}: {folio.label}.index {folio.index:#x} != "
                       f"linear_page_index {linear_page_index(v, a):#x}")
         prev = v
+    # The neighbour links and the free-gap index agree with the tree.
+    if (mm._first is not (vmas[0] if vmas else None)
+            or any(a._next is not b or b._prev is not a for a, b in zip(vmas, vmas[1:]))
+            or (vmas and (vmas[0]._prev is not None or vmas[-1]._next is not None))):
+        _fail(f"{p.name}: VMA _prev/_next links disagree with the tree")
+    from .mm import TASK_SIZE
+    edges = [0] + [x for v in vmas for x in (v.vm_start, v.vm_end)] + [TASK_SIZE]
+    want = sorted((e, s) for s, e in zip(edges[::2], edges[1::2]) if e > s)
+    have = sorted(g for gaps in mm._gaps.values() for g in gaps)
+    if want != have:
+        _fail(f"{p.name}: free-gap index {[(hex(s), hex(e)) for e, s in have][:6]} does not "
+              f"match the gaps between VMAs {[(hex(s), hex(e)) for e, s in want][:6]}")
     # No PTE outside a VMA.
     for a in mm.pgtable:
         v = mm.vma_lookup(a)
