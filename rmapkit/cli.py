@@ -125,6 +125,14 @@ def _print_ops(res, upto=None):
         print(f"{i + 1:3}  {op.text:<44} {_outcome(o, res.rets[i], op)}")
 
 
+def _print_steps(res, model):
+    """Each op with its outcome, followed by the state after it."""
+    for i, (text, snap) in enumerate(res.steps):
+        print(f"{i + 1:3}  {text:<44} "
+              f"{_outcome(res.outcomes[i], res.rets[i], res.scenario.ops[i])}")
+        _print_state(snap, model=model)
+
+
 def _print_problems(res):
     for op, why in res.problems:
         print(f"rmapkit: line {op.line}: `{op.text}`: {why}", file=sys.stderr)
@@ -175,10 +183,7 @@ def cmd_run(args):
     print(f"scenario {sc.name}: model of Linux 6.18, window of {sc.window_pages} pages at "
           f"{sc.window[0]:#x}")
     if args.steps:
-        for i, (text, snap) in enumerate(res.steps):
-            _print_ops(res, i + 1) if i == 0 else print(
-                f"{i + 1:3}  {text:<44} {_outcome(res.outcomes[i], res.rets[i], sc.ops[i])}")
-            _print_state(snap, model=True)
+        _print_steps(res, model=True)
     else:
         _print_ops(res)
         if res.snapshot is not None:
@@ -205,10 +210,7 @@ def cmd_live(args):
     print(f"scenario {sc.name}: live kernel, window of {sc.window_pages} pages at "
           f"{sc.window[0]:#x}")
     if args.steps:
-        for i, (text, snap) in enumerate(res.steps):
-            print(f"{i + 1:3}  {text:<44} "
-                  f"{_outcome(res.outcomes[i], res.rets[i], sc.ops[i])}")
-            _print_state(snap, model=False)
+        _print_steps(res, model=False)
     else:
         _print_ops(res)
         if res.snapshot is not None:

@@ -257,6 +257,23 @@ class Case:
         return self.same(value) if self.same else value == self.answer
 
 
+def pgoff_case(what, page, answer, lines, sc, name):
+    """A question whose answer is a page offset (``what`` the page at ``page`` of P0 has),
+    accepted as the full pgoff or relative to page 0 of the window."""
+
+    def same(value):
+        return value == answer or value + BASE_PGOFF == answer
+
+    return Case(kind="", seed=0,
+                prompt=(f"What is {what} page {page} of P0 after the last op?  (Page 0 of "
+                        f"the window has pgoff {BASE_PGOFF:#x}; you may answer "
+                        f"{BASE_PGOFF:#x} + k or just k.)"),
+                scenario_text=sc.text(), answer=answer,
+                answer_text=f"{answer:#x} (= {BASE_PGOFF:#x} + {answer - BASE_PGOFF})",
+                derivation=lines, read=lambda raw: parse_int(raw, name),
+                how_to_answer=f"a number, e.g. {BASE_PGOFF + 2:#x} or 2", same=same)
+
+
 def _rng(kind, seed):
     return random.Random(f"rmapkit-exercise:{kind}:{seed}")
 

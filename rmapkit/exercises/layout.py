@@ -16,8 +16,8 @@ neighbour.
 from __future__ import annotations
 
 from rmapkit.exercises.core import (BASE_PGOFF, Builder, Case, layout_lines, letters,
-                                    page_of, parse_bool, parse_int, pgoff_text, register,
-                                    step_story)
+                                    page_of, parse_bool, parse_int, pgoff_case, pgoff_text,
+                                    register, step_story)
 
 __all__ = ["vma_count", "vma_pgoff", "merge"]
 
@@ -155,19 +155,8 @@ def vma_pgoff(rng):
     else:
         lines.append("Here vm_pgoff = vm_start >> PAGE_SHIFT (page-0 pgoff + the VMA's first "
                      "page), as for any anonymous VMA not moved after it was faulted.")
-    answer = v.vm_pgoff
-
-    def same(value):
-        return value == answer or value + BASE_PGOFF == answer
-
-    return Case(kind="", seed=0,
-                prompt=(f"What is vm_pgoff of the VMA that contains page {page} of P0 after "
-                        f"the last op?  (Page 0 of the window has pgoff {BASE_PGOFF:#x}; you "
-                        f"may answer {BASE_PGOFF:#x} + k or just k.)"),
-                scenario_text=sc.text(), answer=answer,
-                answer_text=f"{answer:#x} (= {BASE_PGOFF:#x} + {answer - BASE_PGOFF})",
-                derivation=lines, read=lambda raw: parse_int(raw, "vm_pgoff"),
-                how_to_answer=f"a number, e.g. {BASE_PGOFF + 2:#x} or 2", same=same)
+    return pgoff_case("vm_pgoff of the VMA that contains", page, v.vm_pgoff, lines, sc,
+                      "vm_pgoff")
 
 
 # -- merge -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ or drops each one.
 from __future__ import annotations
 
 from rmapkit.exercises.core import (BASE_PGOFF, AnswerError, Builder, Case, layout_lines,
-                                    letters, page_of, parse_int, parse_names, pgoff_text,
+                                    letters, page_of, parse_names, pgoff_case, pgoff_text,
                                     register)
 from rmapkit.scenarios.format import BASE, PAGE
 
@@ -106,18 +106,8 @@ def folio_index(rng):
     index = res.snapshot.process("P0").pages[
         [pg.addr for pg in res.snapshot.process("P0").pages].index(BASE + page * PAGE)].index
     lines = _trace_folio(res, window, "P0", page)
-
-    def same(value):
-        return value == index or value + BASE_PGOFF == index
-
-    return Case(kind="", seed=0,
-                prompt=(f"What is folio->index of the folio mapped at page {page} of P0 "
-                        f"after the last op?  (Page 0 of the window has pgoff "
-                        f"{BASE_PGOFF:#x}; you may answer {BASE_PGOFF:#x} + k or just k.)"),
-                scenario_text=sc.text(), answer=index,
-                answer_text=f"{index:#x} (= {BASE_PGOFF:#x} + {index - BASE_PGOFF})",
-                derivation=lines, read=lambda raw: parse_int(raw, "folio->index"),
-                how_to_answer=f"a number, e.g. {BASE_PGOFF + 2:#x} or 2", same=same)
+    return pgoff_case("folio->index of the folio mapped at", page, index, lines, sc,
+                      "folio->index")
 
 
 def _trace_folio(res, window, proc, page):
