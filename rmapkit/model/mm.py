@@ -31,6 +31,12 @@ class PTE:
         self.special = special           # pte_special(): zero page and remapped PFNs
 
 
+def _gap_bounds(below, above):
+    """The free range between two neighbouring VMAs (either may be None: the edges)."""
+    return (below.vm_end if below is not None else 0,
+            above.vm_start if above is not None else TASK_SIZE)
+
+
 class MM:
     """struct mm_struct of one process."""
 
@@ -63,8 +69,7 @@ class MM:
     def _tree_add(self, vma):
         below = self._at_or_below(vma.vm_start)
         above = below._next if below is not None else self._first
-        lo = below.vm_end if below is not None else 0
-        hi = above.vm_start if above is not None else TASK_SIZE
+        lo, hi = _gap_bounds(below, above)
         self._gap_remove(lo, hi)
         self._gap_add(lo, vma.vm_start)
         self._gap_add(vma.vm_end, hi)
@@ -89,8 +94,7 @@ class MM:
         if above is not None:
             above._prev = below
         vma._prev = vma._next = None
-        lo = below.vm_end if below is not None else 0
-        hi = above.vm_start if above is not None else TASK_SIZE
+        lo, hi = _gap_bounds(below, above)
         self._gap_remove(lo, vma.vm_start)
         self._gap_remove(vma.vm_end, hi)
         self._gap_add(lo, hi)
@@ -99,9 +103,7 @@ class MM:
         """Let ``assign()`` change a linked VMA's range to start at ``new_start``; it must
         stay between the same neighbours (vma_set_range() only shrinks a VMA or grows it
         into free space).  The tree is re-sorted only if vm_start moves.  O(log n)."""
-        below, above = self.vma_prev(vma), self.vma_next(vma)
-        lo = below.vm_end if below is not None else 0
-        hi = above.vm_start if above is not None else TASK_SIZE
+        lo, hi = _gap_bounds(vma._prev, vma._next)
         self._gap_remove(lo, vma.vm_start)
         self._gap_remove(vma.vm_end, hi)
         if new_start == vma.vm_start:

@@ -130,8 +130,7 @@ def _mremap_to(proc, vma, addr, old_len, new_len, flags, new_addr):
 def _vma_multi_allowed(vma):
     """mm/mremap.c: vma_multi_allowed(): anon, shmem and plain files may move in batches;
     a file whose f_op has its own get_unmapped_area (/dev/zero, devices) may not."""
-    return vma.vm_file is None or vma.vm_ops not in ("zero", "pfn") and \
-        vma.vm_file.inode.kind not in ("zero", "pfn")
+    return vma.vm_file is None or vma.vm_file.inode.kind not in ("zero", "pfn")
 
 
 def _remap_move(proc, addr, length, new_addr, flags):

@@ -99,9 +99,8 @@ def validate_kernel(k):
         for v in p.mm.vmas:
             if v.anon_vma is not None:
                 active[v.anon_vma] = active.get(v.anon_vma, 0) + 1
-    for av in k.anon_vmas.values():
-        if av.parent is not av or True:
-            children[av.parent] = children.get(av.parent, 0) + 1
+    for av in k.anon_vmas.values():         # a root is its own parent: it counts itself
+        children[av.parent] = children.get(av.parent, 0) + 1
     for av in k.anon_vmas.values():
         if av.freed:
             _fail(f"{av.label}: freed but still registered")
