@@ -84,7 +84,7 @@ test: venv chromium
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
 	shopt -s nullglob; nbs=(notebooks/*.ipynb); \
 	if [ $${#nbs[@]} -eq 0 ]; then echo "No notebooks/*.ipynb: nbval skipped."; exit 0; fi; \
-	san=(); [ -f notebooks/sanitize.cfg ] && san=(--nbval-sanitize-with notebooks/sanitize.cfg); \
+	san=(); [ -f book/sanitize.cfg ] && san=(--nbval-sanitize-with book/sanitize.cfg); \
 	rc=0; $(VPY) -m pytest --nbval notebooks/ "$${san[@]}" $(PYTEST_NBVAL_ARGS) || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
 

@@ -259,16 +259,18 @@ def render_latency(reps=3):
 
 def chapter_times():
     """Seconds each chapter's cells take, top to bottom (kernel start-up excluded), as
-    notebooks/build.py runs them; None where nbclient is missing."""
+    book/build.py runs them; None where nbclient or jupytext is missing."""
     try:
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__))), "notebooks"))
+            os.path.abspath(__file__))), "book"))
         import build
+        import jupytext  # noqa: F401
+        import nbclient  # noqa: F401
     except ImportError:
         return None
     out = {}
     for stem in build.chapters():
-        _, seconds = build.execute(build.make_notebook(stem))
+        _, seconds = build.execute(build.read_text(stem))
         out[stem] = seconds
     return out
 

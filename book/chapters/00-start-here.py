@@ -1,0 +1,281 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 0 · Start here
+#
+# This book explains one idea of the Linux memory manager: how the kernel finds, from a
+# page of anonymous memory alone, every place in every process that maps it (the *reverse
+# map*, or rmap), and why that works by treating anonymous memory as a *virtual file*. Each
+# chapter is a notebook that runs **rmapkit**, an executable model of Linux 6.18's
+# `mm/` code, so every picture is drawn from a model you can change.
+#
+# **In this chapter you will learn**
+#
+# * how a chapter is laid out and how to run it, change it and check yourself;
+# * the four objects the book is about: the VMA (`struct vm_area_struct`), the folio
+#   (`struct folio`), the `struct anon_vma` and the `struct anon_vma_chain` (avc);
+# * how they point at each other, in one picture;
+# * how to drive the model (`Kernel`, `spawn()`, `mmap()`, `write()`, `maps()`), the
+#   playground widget and the exercises.
+
+# %% [markdown]
+# ## How to read a chapter
+#
+# Every chapter opens with its learning goals, explains an idea in prose, and then shows it
+# in a few short code cells. Run the cells from the top (*Run → Run All Cells* in
+# JupyterLab); each chapter takes a few seconds. Then change things: every code cell is
+# yours to edit. Near the end of each chapter there is one **playground** (a widget with
+# buttons and fields that re-draws the diagram after every step) and a few **exercises**
+# (questions made from a seed, checked by the model).
+#
+# Names are the kernel's own: a function called `vma_address()` in the model mirrors
+# `vma_address()` in `mm/internal.h`, and its docstring says which kernel function and
+# version it follows and what it leaves out. Keep the kernel source open beside the book
+# ([elixir.bootlin.com](https://elixir.bootlin.com/linux/v6.18/source) is convenient). The
+# model follows **Linux 6.18** including the January 2026 stable fixes (6.18.y); where
+# behaviour changed in an earlier release (6.16 is the big one for merging), the chapter
+# says so.
+#
+# Everything the model prints is deterministic. There is no address-space randomisation:
+# the chapters put their mappings at fixed addresses with `MAP_FIXED`, starting at
+# `0x200000000000` (far below where `mmap()` places things by itself), and objects are named
+# by labels (`vma0`, `av0`, `folio0`) instead of kernel pointers.
+
+# %% tags=["remove-cell"]
+from rmapkit import Kernel, PAGE_SHIFT, PAGE_SIZE, rmap_walk
+from rmapkit.book import BASE, show
+from rmapkit.scenarios import load, run_model
+from rmapkit.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE
+
+# %% [markdown]
+# The cell above imports what every chapter uses: the model (`Kernel`), the constants of
+# the kernel's uapi headers (`PROT_*`, `MAP_*`), `show()`, which draws a snapshot of the
+# model, `figure()`, which draws one of the book's figures (the files in `figures/`) from
+# its scenario, and `BASE`, the fixed address where our mappings start.
+#
+# ## A process and a mapping
+#
+# A `Kernel` is one simulated machine; `spawn()` gives it a process with an empty address
+# space, and the process's methods are its system calls. Map four pages of private
+# anonymous memory, readable and writable, at `BASE`:
+
+# %%
+k = Kernel()
+p = k.spawn()
+addr = p.mmap(BASE, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+print(hex(addr))
+print(p.maps(), end="")
+
+# %% [markdown]
+# `p.maps()` prints what `/proc/PID/maps` would: the range, the permissions (`p` for
+# private), and an offset column that is `0` for anonymous memory. That column hides the
+# first thing this book is about. The kernel described this mapping with one
+# **VMA**, a `struct vm_area_struct` (`include/linux/mm_types.h`): the range
+# `[vm_start, vm_end)`, the flags `vm_flags`, and a page offset `vm_pgoff`. For a file
+# mapping `vm_pgoff` is the offset in the file, in pages. For private anonymous memory
+# `mm/mmap.c: do_mmap()` sets it to `addr >> PAGE_SHIFT`: the *virtual page number* of the
+# start. Chapters 1 and 2 are about why.
+
+# %%
+vma = p.mm.find_vma(addr)
+print(vma.id, hex(vma.vm_start), hex(vma.vm_end), "pages:", vma.pages)
+print("vm_pgoff  ", hex(vma.vm_pgoff), "== addr >> PAGE_SHIFT:", vma.vm_pgoff == addr >> PAGE_SHIFT)
+print("anon_vma  ", vma.anon_vma)
+
+# %% [markdown]
+# There is no `anon_vma` yet: `mmap()` only reserves address space. Memory appears when the
+# process touches it. A **write** fault on private anonymous memory
+# (`mm/memory.c: do_anonymous_page()`) attaches an anon_vma to the VMA if it has none
+# (`vmf_anon_prepare()` → `mm/rmap.c: __anon_vma_prepare()`), allocates a zeroed page,
+# and records in the new folio where it belongs. A **read** fault maps the shared zero
+# page instead and attaches nothing.
+#
+# Write pages 0 and 1, read page 2, leave page 3 alone:
+
+# %%
+p.write(addr, 2 * PAGE_SIZE)        # one write fault per page: pages 0 and 1
+p.read(addr + 2 * PAGE_SIZE)        # a read fault: page 2 maps the zero page
+for i in range(4):
+    print("page", i, p.folio_at(addr + i * PAGE_SIZE))
+
+# %% [markdown]
+# ## The four objects in one picture
+#
+# Displaying a process draws its objects and the pointers between them. Every model object
+# draws itself this way in a notebook; the same picture also exists as ASCII text, which is
+# what a terminal, an email, or a machine without Graphviz shows.
+
+# %%
+p
+
+# %% [markdown]
+# Read the picture from the top:
+#
+# | object | kernel type (header) | what it is here |
+# |---|---|---|
+# | **VMA** (blue) | `struct vm_area_struct` (`include/linux/mm_types.h`) | one mapping: `[vm_start, vm_end)`, `vm_pgoff`, flags, `vm_file` (none here) and `anon_vma` |
+# | **avc** (yellow) | `struct anon_vma_chain` (`include/linux/rmap.h`) | a link between one VMA and one anon_vma. It sits on the VMA's `anon_vma_chain` list and in the anon_vma's interval tree, keyed by the VMA's page-offset range `[vm_pgoff, vm_pgoff + pages - 1]` |
+# | **anon_vma** (orange) | `struct anon_vma` (`include/linux/rmap.h`) | the object anonymous folios point at. Its `rb_root` is an interval tree of avcs; `root` and `parent` link anon_vmas across `fork()` (chapter 5) |
+# | **folio** (green) | `struct folio` (`include/linux/mm_types.h`) | physical memory. For an anonymous folio `folio->mapping` points to an anon_vma and `folio->index` is its page offset |
+#
+# The dotted lines are page-table entries, from the VMA's addresses to the folios. Page 2
+# maps the zero page, which is no anonymous folio (it belongs to no anon_vma), and page 3
+# maps nothing yet.
+
+# %% [markdown]
+# ## The question the picture answers
+#
+# Reclaim, migration and compaction hold a folio and must find every page-table entry that
+# maps it. The folio itself stores only two things: `mapping` (here the anon_vma) and
+# `index`. The kernel's `mm/rmap.c: rmap_walk_anon()` goes
+#
+# 1. from the folio to its anon_vma (`folio_anon_vma()`, `mm/util.c`),
+# 2. through that anon_vma's interval tree to every avc whose range contains
+#    `folio->index`,
+# 3. from each avc to its VMA, and computes the address with
+#    `vma_address(vma, folio->index, folio_nr_pages(folio))` (`mm/internal.h`),
+# 4. and hands (VMA, address) to the walk's callback (`try_to_unmap_one()`,
+#    `folio_referenced_one()`, …), which checks the page table there with
+#    `page_vma_mapped_walk()`: the tree only names *candidate* VMAs.
+#
+# The model's `rmap_walk()` does exactly that:
+
+# %%
+folio = p.folio_at(addr + PAGE_SIZE)
+print(folio.label, "index", hex(folio.index), "mapping", folio.mapping.label)
+for v, a in rmap_walk(folio):
+    print("mapped by", v.id, "at", hex(a))
+
+# %% [markdown]
+# The walk could go from `index` back to the address only because `vm_pgoff` and
+# `folio->index` are numbers of the same kind, page offsets in one "file". For anonymous
+# memory that file is virtual, and the rest of the book is about keeping it consistent while
+# VMAs are split, merged, moved and forked.
+#
+# ## Snapshots and other views
+#
+# `k.snapshot()` freezes the model into plain data (a `rmapkit.snapshot.Snapshot`), the
+# same shape the live kernel produces in chapter 7. `show()` draws one in several views:
+# `"graph"` (above), `"address"` (the address space and the virtual anon file), `"tree"` (an
+# anon_vma's interval tree) and `"diff"` (before and after an operation). Here is the
+# address view; chapter 1 explains it.
+
+# %%
+show(k.snapshot(), view="address")
+
+# %% [markdown]
+# ## The scenario language
+#
+# The playground and chapter 7 describe what a process does as *scenario* lines, one system
+# call per line, with addresses written as page numbers inside a window that starts at
+# `BASE`. `P0: mmap 0 4 rw private anon` is the `mmap()` above; `P0: write 0 2` writes pages
+# 0 and 1. The same scenario runs in the model (`run_model`) and in a real process
+# (`run_live`, chapter 7). The book ships the scenarios it uses:
+
+# %%
+sc = load("split")
+print(sc.description)
+for op in sc.ops:
+    print(op.text)
+
+# %%
+res = run_model(sc)
+for text, snap in res.steps:
+    print(f"{text:28s} -> {len(snap.process('P0').vmas)} VMA(s)")
+
+# %% [markdown]
+# ## The playground
+#
+# Every chapter has one playground: a model kernel, a starting scenario, and a diagram that
+# is drawn again after every operation. Pick an operation and its fields (or type a
+# scenario line into *op line*) and press **Apply**; **Undo** forgets the last operation,
+# **Reset** goes back to the start, and the view buttons switch between the object graph,
+# the address space, the interval tree and a before/after diff. A refused operation (bad
+# arguments, a fault the kernel would answer with SIGSEGV) is shown as a red line in the
+# widget and changes nothing.
+#
+# The widget is a front-end to methods you can call yourself, which is also how this book
+# tests it: `apply()` returns `True` or `False` (with the reason in `error`), `text()`
+# returns the diagram as ASCII.
+
+# %%
+from rmapkit.widgets import Playground
+
+pg = Playground(window_pages=8)
+print(pg.apply("P0: mmap 0 4 rw private anon"), pg.apply("P0: write 0 2"))
+print(pg.apply("P0: munmap 1 0"), "->", pg.error)
+print(pg.text("addrspace"))
+
+# %% [markdown]
+# Now the same playground as a widget. Try `munmap` of page 1, then the *tree* view; or
+# `fork`, then `write` in the child `P1`, and look at the graph. (On GitHub you see a static
+# picture; run the notebook to get the buttons.)
+
+# %% tags=["nbval-ignore-output"]
+pg
+
+# %% [markdown]
+# ## Exercises
+#
+# The exercises are generated from a seed in the style of the OSTEP homework simulators:
+# `question(kind, seed)` describes some operations (in the scenario language above) and
+# asks one thing about the result; `check(kind, seed, answer)` runs the operations in the
+# model and says whether your answer is right, with the model's derivation;
+# `solution(kind, seed)` gives the answer outright (for teachers). The kinds are
+# `"vma-count"`, `"vma-pgoff"`, `"merge"`, `"folio-index"` and `"rmap"`. Here is a worked
+# one:
+
+# %%
+from rmapkit.exercises import check, question
+
+print(question('merge', 9).text)
+
+# %% [markdown]
+# Two private anonymous mappings, side by side, both read-write, neither written: the second
+# `mmap()` finds a neighbour with the same flags, no file, no anon_vma, and page offsets
+# that continue (chapter 2), so `vma_merge_new_range()` extends the first VMA. The answer
+# is "yes" (`True`):
+
+# %%
+print(check('merge', 9, True))
+
+# %% [markdown]
+# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
+# is right and shows how the model gets there. (A merge question wants True or False, a vma-count question a number. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
+# prints the answer with its derivation.)
+
+# %%
+print(question('merge', 11).text)
+
+# %%
+answer = None          # your answer
+print(check('merge', 11, answer).message)
+
+# %%
+print(question('vma-count', 13).text)
+
+# %%
+answer = None          # your answer
+print(check('vma-count', 13, answer).message)
+
+# %% [markdown]
+# ## Where the model stops
+#
+# rmapkit models what rmap depends on: VMAs and their merging and splitting, `vm_pgoff`,
+# anon_vmas and avcs with their interval trees, folios (`index`, `mapping`, map counts,
+# PageAnonExclusive), page tables, faults and copy-on-write, `mmap`/`munmap`/`mprotect`/
+# `mremap`/`madvise`/`fork`/`exit`, files and their `i_mmap` trees, and
+# `remap_pfn_range()`. It does not model locking (mmap lock, per-VMA locks, the anon_vma
+# rwsem, RCU), large folios and THP (every folio is one page, as on a kernel whose THP
+# setting is `madvise` with no multi-size THP enabled, for memory nobody `madvise()`d),
+# swap and the LRU, KSM, hugetlb, userfaultfd, mempolicy, mseal and
+# pkeys, mlock limits, exec and the stack, or address-space randomisation. Chapter 7 runs the chapters' scenarios on the
+# kernel you are using, beside the model, and shows where they agree.
+#
+# **Next:** chapter 1, `linear_page_index`.

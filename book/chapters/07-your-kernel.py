@@ -1,0 +1,267 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 7 · Your kernel
+#
+# **In this chapter you will learn**
+#
+# * how to run the chapters' scenarios in real processes on the kernel in front of you, and
+#   put the result beside the model's;
+# * how to read the comparison: what was compared, what differs, and what could not be
+#   seen and why;
+# * what needs root, and what a Binder session (a normal user in a container) can and
+#   cannot show;
+# * how to try a scenario of your own, from the playground or by hand.
+#
+# Every cell that reads the live kernel starts with `# NBVAL_IGNORE_OUTPUT`: its output
+# depends on the machine, so the book's tests do not compare it, and what is stored here
+# is what the machine that built the book saw (the first such cell says which kernel, and
+# whether it ran as root).
+
+# %% tags=["remove-cell"]
+from rmapkit.book import show
+from rmapkit.scenarios import load, run_model
+
+# %% [markdown]
+# ## How the live side works
+#
+# `rmapkit.live` runs a scenario in fresh, disposable processes (a child Python
+# interpreter in its own session, killed when the batch ends or times out): the same system
+# calls at the same addresses, with the same `PROT_NONE` guard pages around the window. After
+# every operation it reads what the kernel shows of the window:
+#
+# * `/proc/PID/smaps`: every VMA's range, permissions, offset, file name and `VmFlags`
+#   (`fs/proc/task_mmu.c: show_map_vma()`, `show_smap_vma_flags()`);
+# * `/proc/PID/pagemap`: for every page, present or not, the page frame number (PFN),
+#   whether it is mapped exactly once (bit 56, `PM_MMAP_EXCLUSIVE`) and whether it is a file
+#   or shared page (`PM_FILE`);
+# * `/proc/kpageflags` and `/proc/kpagecount` for each present frame: anonymous or not, the
+#   zero page or not, and its map count (`fs/proc/page.c`).
+#
+# Both sides produce the same `Snapshot` shape, and `rmapkit.scenarios.compare()` compares
+# everything both can see. Frames are compared by identity, not number: `f0`, `f1`, … in
+# order of first appearance, so "parent and child share a frame" means the same in both.
+#
+# | what | where | who may read it |
+# |---|---|---|
+# | VMAs: range, perms, offset column, name, VmFlags | `/proc/PID/maps`, `smaps` | the process's owner |
+# | present, mapped once, file/shared | `/proc/PID/pagemap` | the process's owner |
+# | the PFN (bits 0–54) | `/proc/PID/pagemap` | `CAP_SYS_ADMIN` only; zero for everyone else (since 4.2) |
+# | anon, zero page, map count | `/proc/kpageflags`, `/proc/kpagecount` | root (the files are mode 0400, owned by root; `fs/proc/page.c` checks nothing else) |
+# | `anon_vma`, avcs, `folio->index`, anonymous `vm_pgoff`, PageAnonExclusive, pte_special | nowhere | nobody: kernel-internal |
+#
+# Without the PFN, the comparison cannot tell *which* frame a page maps (so not whether a
+# parent and child share one after `fork()`); without kpageflags it cannot tell anonymous
+# pages from the zero page. On **Binder** you are a normal user (`jovyan`) in a container:
+# VMAs, merges, splits, `VmFlags` and which pages are present are all visible, the frame
+# identity, the anon/zero flags and the map counts are not, and the live snapshots say so
+# instead of guessing. Binder's kernel is whatever its host runs, so the 6.16 merge rules
+# and the 6.18-stable `copied_from` check (chapter 4) may or may not be there: the diff
+# will tell you.
+#
+# ## What can this machine show?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import os, platform
+from rmapkit import live
+
+print("kernel", platform.release(), "|", "root" if os.geteuid() == 0 else f"uid {os.geteuid()} (not root)")
+why = live.observability()
+LIVE = "everything" not in why
+if not why:
+    print("everything the comparison uses is visible")
+for field, reason in sorted(why.items()):
+    print(f"not visible: {field:10s} {reason}")
+
+# %% [markdown]
+# ## One scenario, both sides
+#
+# Run the split example of chapter 3 in real processes. `run_live()` returns the same kind
+# of result as `run_model()`: per operation the outcome (success, an errno, or SIGSEGV) and a
+# snapshot. `strict=False` records surprises instead of raising.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from rmapkit.render import to_maps
+from rmapkit.scenarios import compare_runs, run_live
+
+sc = load("split")
+model = run_model(sc)
+if LIVE:
+    kernel = run_live(sc, strict=False)
+    print("error:", kernel.error, "| outcomes:", kernel.outcomes)
+    for (text, m), (_, l) in zip(model.steps, kernel.steps):
+        print("after", text)
+        print("  model :", to_maps(m).strip().replace("\n", "\n          "))
+        print("  kernel:", to_maps(l).strip().replace("\n", "\n          "))
+else:
+    print("no live kernel here:", why["everything"])
+
+# %% [markdown]
+# The kernel's maps show no `vm_pgoff` for anonymous memory (the offset column is 0), so
+# the comparison cannot check the virtual anon file directly: it checks its consequences,
+# which VMAs exist, which merged and which split. `compare_runs()` goes op by op and stops at
+# the first op after which model and kernel differ; here they should agree:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+if LIVE and not kernel.error:
+    d = compare_runs(model, kernel)
+    print(d.text())
+
+# %% [markdown]
+# The same renderers draw both snapshots. The model's address view of the split example
+# after the `munmap()` (chapter 3):
+
+# %%
+show(model.snapshot, view="address")
+
+# %% [markdown]
+# and the kernel's, from `/proc`: the VMAs and the present anonymous pages are there, but
+# `vm_pgoff` of anonymous memory, the folios and their `index` are drawn as unknown (`?`,
+# empty), because nothing in `/proc` shows them. That is why the virtual anon file can
+# only be checked through its consequences.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+if LIVE and not kernel.error:
+    show(kernel.snapshot, view="address")
+
+# %% [markdown]
+# ## Every chapter's scenarios
+#
+# One batch runs them all (one interpreter start for the lot). A scenario marked
+# `model-only` is not run, with its reason (chapter 6's `remap_pfn_range()` scenarios:
+# no device here gives user space a *private* `remap_pfn_range()` mapping, and the one
+# shared user, the `perf_event_open()` ring buffer, does not map frames a scenario can
+# choose).
+
+# %%
+CHAPTERS = {
+    "2 virtual anon file": ["anon0-fd-anon1", "anon0-fd-anon1-both-faulted", "mmap-before"],
+    "3 split example": ["split"],
+    "4 mremap and merging": ["mremap-faulted", "mremap-unfaulted", "read-zero-page",
+                             "selftest-mremap-correct-placed-faulted", "selftest-mprotect-unfaulted-left",
+                             "mprotect-account", "dontunmap-whole", "selftest-mremap-faulted-to-unfaulted-prev",
+                             "selftest-mremap-faulted-to-unfaulted-prev-forked"],
+    "5 fork": ["fork-cow", "fork-chain", "fork-child-sticky"],
+    "6 remap_pfn_range": ["remap-pfn-private", "remap-pfn-shared"],
+}
+
+for chapter, names in CHAPTERS.items():
+    print(f"chapter {chapter}: {', '.join(names)}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from rmapkit.scenarios import run_live_many
+
+if LIVE:
+    names = [n for ns in CHAPTERS.values() for n in ns]
+    kernels = dict(zip(names, run_live_many([load(n) for n in names])))
+    for chapter, ns in CHAPTERS.items():
+        print(f"chapter {chapter}")
+        for n in ns:
+            k_res, m_res = kernels[n], run_model(load(n))
+            if k_res.skipped:
+                verdict = f"not run: {k_res.skipped}"
+            elif k_res.error:
+                verdict = f"live run failed: {k_res.error}"
+            else:
+                d = compare_runs(m_res, k_res)
+                verdict = "agree" if not d else f"DIFFER after op {d.step + 1}: {d.op}"
+            print(f"  {n:52s} {verdict}")
+
+# %% [markdown]
+# ## Reading a difference
+#
+# When they differ, `Diff.text()` (or the `Diff` object itself, displayed as a table in
+# Jupyter) lists each difference in a sentence and puts the VMAs side by side, with `!`
+# marking the rows that differ, and ends with what was **not compared**, and why. To see one
+# without a broken kernel, compare snapshots from different steps on purpose: the model
+# after the writes (one VMA) with the kernel after the `munmap()` (two):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from rmapkit.scenarios import compare
+
+if LIVE and not kernel.error:
+    print(compare(model.steps[1][1], kernel.steps[2][1]).text())
+
+# %% [markdown]
+# A real difference means one of three things: the model is wrong (please report it with
+# the scenario), your kernel is older or newer than 6.18.y and behaves differently (the
+# forked `mremap()` scenario, for example, merges on 6.16–6.18.0, which lack the
+# `copied_from` check), or the scenario depends on something the model does not model
+# (chapter 0 lists what). The command line does the same:
+# `python -m rmapkit diff split` (exit status 1 if they differ), `python -m rmapkit live
+# split` for the kernel's side alone.
+#
+# ## Your own scenario
+#
+# Build one in the playground (or edit the text below), look at the model's answer, then run
+# the same ops on the kernel. The playground's `scenario()` is a scenario like the shipped
+# ones.
+
+# %%
+from rmapkit.widgets import Playground
+
+pg = Playground(window_pages=12)
+for op in ("P0: mmap 0 3 rw private anon", "P0: write 0 3", "P0: mmap 3 2 rw private anon",
+           "P0: mprotect 3 2 r", "P0: mprotect 3 2 rw"):
+    print(f"{op:32s}", pg.apply(op), pg.error or "")
+print(pg.scenario_text())
+print(pg.text("addrspace"))
+
+# %% tags=["nbval-ignore-output"]
+pg
+
+# %% [markdown]
+# After changing things in the widget, run this cell: it replays the playground's history
+# on your kernel and compares.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+if LIVE:
+    sc = pg.scenario()
+    d = compare_runs(run_model(sc, strict=False), run_live(sc, strict=False))
+    print(pg.scenario_text())
+    print(d.text())
+
+# %% [markdown]
+# ## Exercises on the real thing
+#
+# Every seeded exercise is a scenario too. Answer this one from the chapters, check it with
+# the model, and then ask the kernel (which cannot lie about the VMA count):
+
+# %%
+from rmapkit.exercises import question, check
+from rmapkit.scenarios import parse
+
+q = question("vma-count", 4)
+print(q.text)
+
+# %%
+answer = None          # your answer
+print(check("vma-count", 4, answer).message)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+if LIVE:
+    res = run_live(parse(q.scenario, name="exercise"), strict=False)
+    if res.error:
+        print("the live run failed:", res.error)
+    else:
+        print("the kernel has", len(res.snapshot.process("P0").vmas), "VMAs in the window:")
+        print(to_maps(res.snapshot), end="")
+
+# %% [markdown]
+# That is the end of the book's chapters. Everything here is a model you can change: every
+# scenario is a text file (`python -m rmapkit show split`), every figure is generated
+# (`python -m rmapkit.figures figures/`), and the kernel is one `diff` away.
