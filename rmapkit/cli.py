@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rmapkit.uapi import PAGE_SHIFT
+
 __all__ = ["main"]
 
 DESCRIPTION = """\
@@ -163,7 +165,7 @@ def _page_table(p, base):
     rows = ["  page  frame  anon  zero-page  mapped-once  mapcount"]
     absent = []
     for g in p.pages:
-        n = (g.addr - base) >> 12
+        n = (g.addr - base) >> PAGE_SHIFT
         if not g.present:
             absent.append(str(n))
             continue

@@ -23,6 +23,7 @@ from pathlib import Path
 from rmapkit.render import (address_space_ascii, address_space_dot, diff_ascii, diff_dot,
                             interval_tree_ascii, interval_tree_dot, to_ascii, to_dot)
 from rmapkit.render import display
+from rmapkit.uapi import PAGE_SHIFT
 
 __all__ = ["FIGURES", "Figure", "build", "generate", "check", "main"]
 
@@ -95,7 +96,7 @@ def build(fig: Figure, run=None) -> tuple[str, str]:
         dot = diff_dot(before, snap, op=fig.op)
         text = diff_ascii(before, snap, proc, op=fig.op)
     elif fig.view == "tree":
-        addr = snap.window[0] + (fig.page << 12)
+        addr = snap.window[0] + (fig.page << PAGE_SHIFT)
         page = next(p for p in snap.process(proc).pages if p.addr == addr)
         dot = interval_tree_dot(snap, folio=page.folio)
         text = interval_tree_ascii(snap, folio=page.folio)

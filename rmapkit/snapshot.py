@@ -22,22 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rmapkit.uapi import PAGE_SHIFT
+
 __all__ = [
     "VMAView", "PageView", "ProcessView", "AVCView", "AnonVMAView", "FolioView",
-    "AddressSpaceView", "Snapshot", "number_frames", "VMFLAG_MNEMONICS",
+    "AddressSpaceView", "Snapshot", "number_frames",
 ]
-
-# fs/proc/task_mmu.c: show_smap_vma_flags(), the two-letter names, in the kernel's order.
-VMFLAG_MNEMONICS = (
-    ("VM_READ", "rd"), ("VM_WRITE", "wr"), ("VM_EXEC", "ex"), ("VM_SHARED", "sh"),
-    ("VM_MAYREAD", "mr"), ("VM_MAYWRITE", "mw"), ("VM_MAYEXEC", "me"), ("VM_MAYSHARE", "ms"),
-    ("VM_GROWSDOWN", "gd"), ("VM_PFNMAP", "pf"), ("VM_LOCKED", "lo"), ("VM_IO", "io"),
-    ("VM_SEQ_READ", "sr"), ("VM_RAND_READ", "rr"), ("VM_DONTCOPY", "dc"),
-    ("VM_DONTEXPAND", "de"), ("VM_LOCKONFAULT", "lf"), ("VM_ACCOUNT", "ac"),
-    ("VM_NORESERVE", "nr"), ("VM_HUGETLB", "ht"), ("VM_SYNC", "sf"), ("VM_WIPEONFORK", "wf"),
-    ("VM_DONTDUMP", "dd"), ("VM_SOFTDIRTY", "sd"), ("VM_MIXEDMAP", "mm"),
-    ("VM_HUGEPAGE", "hg"), ("VM_NOHUGEPAGE", "nh"), ("VM_MERGEABLE", "mg"),
-)
 
 
 @dataclass(frozen=True)
@@ -60,7 +50,7 @@ class VMAView:
 
     @property
     def pages(self) -> int:
-        return (self.vm_end - self.vm_start) >> 12
+        return (self.vm_end - self.vm_start) >> PAGE_SHIFT
 
 
 @dataclass(frozen=True)

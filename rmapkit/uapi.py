@@ -1,12 +1,18 @@
-"""User-visible constants, as in the kernel's uapi headers (x86-64).
+"""User-visible constants, as in the kernel's uapi headers (x86-64): the one home of numbers.
 
 Mirrors include/uapi/asm-generic/mman-common.h, include/uapi/linux/mman.h,
-arch/x86/include/uapi/asm/mman.h and include/uapi/asm-generic/fcntl.h.  Only the
-values matter: a reader can hold them beside the C headers.
+arch/x86/include/uapi/asm/mman.h and include/uapi/asm-generic/fcntl.h, plus the two
+user-visible facts every layer needs: the page size (arch/x86/include/asm/page_types.h)
+and the smaps ``VmFlags`` mnemonics (fs/proc/task_mmu.c: show_smap_vma_flags()).  Only
+the values matter: a reader can hold them beside the C headers.  This module imports
+nothing, so the model, the renderers and the live oracle (which never imports the model)
+all take their numbers from here; tests/test_layers.py checks that no other module
+writes them out again.
 """
 
 __all__ = [
-    "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC", "PROT_GROWSDOWN", "PROT_GROWSUP",
+    "PAGE_SHIFT", "PAGE_SIZE", "PAGE_MASK",
+    "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC", "PROT_SEM", "PROT_GROWSDOWN", "PROT_GROWSUP",
     "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE", "MAP_DROPPABLE", "MAP_TYPE",
     "MAP_FIXED", "MAP_ANONYMOUS", "MAP_ANON", "MAP_GROWSDOWN", "MAP_DENYWRITE",
     "MAP_EXECUTABLE", "MAP_LOCKED", "MAP_NORESERVE", "MAP_POPULATE", "MAP_NONBLOCK",
@@ -16,16 +22,23 @@ __all__ = [
     "MADV_FREE", "MADV_REMOVE", "MADV_DONTFORK", "MADV_DOFORK", "MADV_MERGEABLE",
     "MADV_UNMERGEABLE", "MADV_HUGEPAGE", "MADV_NOHUGEPAGE", "MADV_DONTDUMP", "MADV_DODUMP",
     "MADV_WIPEONFORK", "MADV_KEEPONFORK", "MADV_COLD", "MADV_PAGEOUT", "MADV_POPULATE_READ",
-    "MADV_POPULATE_WRITE", "MADV_DONTNEED_LOCKED", "MADV_COLLAPSE",
+    "MADV_POPULATE_WRITE", "MADV_DONTNEED_LOCKED", "MADV_COLLAPSE", "MADV_HWPOISON",
+    "MADV_SOFT_OFFLINE", "MADV_GUARD_INSTALL", "MADV_GUARD_REMOVE",
     "O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE", "O_CREAT", "O_EXCL", "O_TRUNC",
-    "O_APPEND", "O_CLOEXEC",
+    "O_APPEND", "O_CLOEXEC", "SMAPS_VMFLAGS",
 ]
+
+# arch/x86/include/asm/page_types.h: 4 KiB pages.
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = ~(PAGE_SIZE - 1)
 
 # include/uapi/asm-generic/mman-common.h
 PROT_NONE = 0x0
 PROT_READ = 0x1
 PROT_WRITE = 0x2
 PROT_EXEC = 0x4
+PROT_SEM = 0x8                  # arch/x86/include/uapi/asm/mman.h (accepted, no effect)
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
 
@@ -78,6 +91,10 @@ MADV_POPULATE_READ = 22
 MADV_POPULATE_WRITE = 23
 MADV_DONTNEED_LOCKED = 24
 MADV_COLLAPSE = 25
+MADV_HWPOISON = 100
+MADV_SOFT_OFFLINE = 101
+MADV_GUARD_INSTALL = 102
+MADV_GUARD_REMOVE = 103
 
 # include/uapi/asm-generic/fcntl.h
 O_ACCMODE = 0o3
@@ -89,3 +106,17 @@ O_EXCL = 0o200
 O_TRUNC = 0o1000
 O_APPEND = 0o2000
 O_CLOEXEC = 0o2000000
+
+# fs/proc/task_mmu.c: show_smap_vma_flags(): the two-letter ``VmFlags:`` names, in the
+# kernel's bit order.  ``sd`` (VM_SOFTDIRTY) exists only with CONFIG_MEM_SOFT_DIRTY, off
+# on the reference kernel, where VM_SOFTDIRTY is 0 and so never shown.
+SMAPS_VMFLAGS = (
+    ("VM_READ", "rd"), ("VM_WRITE", "wr"), ("VM_EXEC", "ex"), ("VM_SHARED", "sh"),
+    ("VM_MAYREAD", "mr"), ("VM_MAYWRITE", "mw"), ("VM_MAYEXEC", "me"), ("VM_MAYSHARE", "ms"),
+    ("VM_GROWSDOWN", "gd"), ("VM_PFNMAP", "pf"), ("VM_LOCKED", "lo"), ("VM_IO", "io"),
+    ("VM_SEQ_READ", "sr"), ("VM_RAND_READ", "rr"), ("VM_DONTCOPY", "dc"),
+    ("VM_DONTEXPAND", "de"), ("VM_LOCKONFAULT", "lf"), ("VM_ACCOUNT", "ac"),
+    ("VM_NORESERVE", "nr"), ("VM_HUGETLB", "ht"), ("VM_SYNC", "sf"), ("VM_WIPEONFORK", "wf"),
+    ("VM_DONTDUMP", "dd"), ("VM_SOFTDIRTY", "sd"), ("VM_MIXEDMAP", "mm"),
+    ("VM_HUGEPAGE", "hg"), ("VM_NOHUGEPAGE", "nh"), ("VM_MERGEABLE", "mg"),
+)

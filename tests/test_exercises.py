@@ -15,7 +15,8 @@ import pytest
 from rmapkit.exercises import KINDS, check, question, solution
 from rmapkit.exercises.core import BASE_PGOFF, _case, _rng, get_case
 from rmapkit.scenarios import parse, run_model
-from rmapkit.scenarios.format import BASE, PAGE
+from rmapkit.scenarios.format import BASE
+from rmapkit.uapi import PAGE_SIZE
 
 SEEDS = range(6)
 CASES = [(k, s) for k in KINDS for s in SEEDS]
@@ -89,7 +90,7 @@ def test_vma_pgoff_agrees_with_a_fresh_run(seed):
     page = int(case.prompt.split("page ")[1].split()[0])
     _, res = _run("vma-pgoff", seed)
     v = next(v for v in res.snapshot.process("P0").vmas
-             if v.vm_start <= BASE + page * PAGE < v.vm_end)
+             if v.vm_start <= BASE + page * PAGE_SIZE < v.vm_end)
     assert case.answer == v.vm_pgoff
     assert check("vma-pgoff", seed, v.vm_pgoff - BASE_PGOFF).correct
     assert check("vma-pgoff", seed, hex(v.vm_pgoff)).correct
@@ -103,7 +104,7 @@ def test_folio_index_forms(seed):
     case = get_case("folio-index", seed)
     page = int(case.prompt.split("page ")[1].split()[0])
     _, res = _run("folio-index", seed)
-    pg = next(p for p in res.snapshot.process("P0").pages if p.addr == BASE + page * PAGE)
+    pg = next(p for p in res.snapshot.process("P0").pages if p.addr == BASE + page * PAGE_SIZE)
     assert pg.index == idx and pg.anon
     for form in (idx, hex(idx), str(idx), idx - BASE_PGOFF, str(idx - BASE_PGOFF),
                  f"0x{idx:X}"):

@@ -10,7 +10,8 @@ import pytest
 from rmapkit import live, uapi
 from rmapkit.live import procfs
 from rmapkit.scenarios import ScenarioError, load, parse, run_live
-from rmapkit.scenarios.format import BASE, PAGE
+from rmapkit.scenarios.format import BASE
+from rmapkit.uapi import PAGE_SIZE
 
 LIVE_OK, LIVE_WHY = live.available()
 needs_live = pytest.mark.skipif(not LIVE_OK, reason=f"live kernel not observable: {LIVE_WHY}")
@@ -23,7 +24,7 @@ LIVE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def _prog(*ops, window=8):
-    return {"window": [BASE, BASE + window * PAGE], "steps": True, "files": [],
+    return {"window": [BASE, BASE + window * PAGE_SIZE], "steps": True, "files": [],
             "ops": [{"proc": p, "kind": k, "args": a} for p, k, a in ops]}
 
 
@@ -66,21 +67,21 @@ def test_hidden_pfn_is_unknown_not_guessed():
 @needs_live
 def test_pages_frames_and_flags():
     r = live.run_program(_prog(
-        ("P0", "mmap", {"addr": BASE, "length": 3 * PAGE, "prot": RW, "flags": PA,
+        ("P0", "mmap", {"addr": BASE, "length": 3 * PAGE_SIZE, "prot": RW, "flags": PA,
                         "fd": None, "offset": 0}),
-        ("P0", "write", {"addr": BASE, "length": PAGE}),
-        ("P0", "read", {"addr": BASE + PAGE, "length": PAGE}),
+        ("P0", "write", {"addr": BASE, "length": PAGE_SIZE}),
+        ("P0", "read", {"addr": BASE + PAGE_SIZE, "length": PAGE_SIZE}),
         ("P0", "fork", {"child": "P1"}),
-        ("P1", "write", {"addr": BASE + 2 * PAGE, "length": PAGE}),
-        ("P1", "read", {"addr": BASE + 4 * PAGE, "length": PAGE}),
+        ("P1", "write", {"addr": BASE + 2 * PAGE_SIZE, "length": PAGE_SIZE}),
+        ("P1", "read", {"addr": BASE + 4 * PAGE_SIZE, "length": PAGE_SIZE}),
     ))
     assert r["error"] is None
     assert r["outcomes"] == [None, None, None, None, None, "SIGSEGV"]
     snap = r["snapshots"][-1]
-    assert snap.source == "live" and snap.window == (BASE, BASE + 8 * PAGE)
+    assert snap.source == "live" and snap.window == (BASE, BASE + 8 * PAGE_SIZE)
     p0, p1 = snap.processes
     assert [(v.vm_start, v.vm_end, v.perms, v.offset, v.name) for v in p0.vmas] == \
-        [(BASE, BASE + 3 * PAGE, "rw-p", 0, "")]
+        [(BASE, BASE + 3 * PAGE_SIZE, "rw-p", 0, "")]
     assert {"rd", "wr", "mr", "mw", "ac"} <= set(p0.vmas[0].vm_flags)
     a0, z0, n0 = p0.pages
     a1, z1, w1 = p1.pages
@@ -106,9 +107,9 @@ def test_exit_and_grandchildren_are_reaped():
 
 @needs_live
 def test_a_crashing_process_is_contained_and_the_batch_goes_on():
-    crash = _prog(("P0", "munmap", {"addr": PAGE, "length": BASE - 2 * PAGE}),
-                  ("P0", "munmap", {"addr": BASE + 16 * PAGE, "length": 1 << 46}))
-    fine = _prog(("P0", "mmap", {"addr": BASE, "length": PAGE, "prot": RW, "flags": PA,
+    crash = _prog(("P0", "munmap", {"addr": PAGE_SIZE, "length": BASE - 2 * PAGE_SIZE}),
+                  ("P0", "munmap", {"addr": BASE + 16 * PAGE_SIZE, "length": 1 << 46}))
+    fine = _prog(("P0", "mmap", {"addr": BASE, "length": PAGE_SIZE, "prot": RW, "flags": PA,
                                  "fd": None, "offset": 0}))
     r1, r2 = live.run_programs([crash, fine])
     assert r1["error"] and "P0" in r1["error"]
@@ -117,7 +118,7 @@ def test_a_crashing_process_is_contained_and_the_batch_goes_on():
 
 @needs_live
 def test_time_limit_kills_the_driver():
-    slow = _prog(*[("P0", "read", {"addr": BASE, "length": PAGE})] * 2000, window=8)
+    slow = _prog(*[("P0", "read", {"addr": BASE, "length": PAGE_SIZE})] * 2000, window=8)
     r = live.run_programs([slow], timeout=0.05)[0]
     assert "timed out" in r["error"]
 

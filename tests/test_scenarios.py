@@ -6,7 +6,8 @@ from hypothesis import given, settings, strategies as st
 
 from rmapkit import cli, uapi
 from rmapkit.scenarios import (ScenarioError, compare, load, names, parse, run_model)
-from rmapkit.scenarios.format import BASE, PAGE
+from rmapkit.scenarios.format import BASE
+from rmapkit.uapi import PAGE_SIZE
 from rmapkit.scenarios.generate import random_scenario
 from rmapkit.scenarios.run import FILES_DIR
 from rmapkit.snapshot import PageView, ProcessView, Snapshot, VMAView
@@ -21,16 +22,16 @@ def test_parse_lowers_pages_to_absolute_arguments():
     sc = parse("window 8\nP0: mmap 3 2 rw private anon fixed noreserve\nP0: write 3\n"
                "P0: mremap 3 2 2 to 6 dontunmap\nP0: madvise 6 1 dontneed\n")
     mmap, write, mremap, madv = sc.ops
-    assert mmap.args == {"addr": BASE + 3 * PAGE, "length": 2 * PAGE,
+    assert mmap.args == {"addr": BASE + 3 * PAGE_SIZE, "length": 2 * PAGE_SIZE,
                          "prot": uapi.PROT_READ | uapi.PROT_WRITE,
                          "flags": uapi.MAP_PRIVATE | uapi.MAP_ANONYMOUS | uapi.MAP_FIXED
                          | uapi.MAP_NORESERVE, "fd": None, "offset": 0}
-    assert write.args == {"addr": BASE + 3 * PAGE, "length": PAGE}
+    assert write.args == {"addr": BASE + 3 * PAGE_SIZE, "length": PAGE_SIZE}
     assert mremap.args["flags"] == (uapi.MREMAP_MAYMOVE | uapi.MREMAP_FIXED
                                     | uapi.MREMAP_DONTUNMAP)
-    assert mremap.args["new_addr"] == BASE + 6 * PAGE
+    assert mremap.args["new_addr"] == BASE + 6 * PAGE_SIZE
     assert madv.args["advice"] == uapi.MADV_DONTNEED
-    assert sc.window == (BASE, BASE + 8 * PAGE)
+    assert sc.window == (BASE, BASE + 8 * PAGE_SIZE)
 
 
 def test_description_expect_and_processes():
@@ -132,11 +133,11 @@ def test_model_result_of_split():
     res = run_model(load("split"))
     assert set(res.procs) == {"P0"}
     p = res.procs["P0"]
-    (left, right) = [v for v in p.mm.vmas if BASE <= v.vm_start < BASE + 8 * PAGE]
+    (left, right) = [v for v in p.mm.vmas if BASE <= v.vm_start < BASE + 8 * PAGE_SIZE]
     assert right.vm_pgoff == left.vm_pgoff + 2
     assert left.anon_vma is right.anon_vma
     views = res.snapshot.process("P0").vmas
-    assert [(v.vm_start - BASE) // PAGE for v in views] == [0, 2]
+    assert [(v.vm_start - BASE) // PAGE_SIZE for v in views] == [0, 2]
     assert [t for t, _ in res.steps] == [op.text for op in res.scenario.ops]
 
 
@@ -176,12 +177,12 @@ def test_random_scenarios_are_reproducible():
 
 # -- the diff on hand-made snapshots -----------------------------------------------------------
 def _snap(source, pages, flags=("rd", "wr", "mr", "mw", "me", "ac"), end=3, unknown=None):
-    vmas = (VMAView(BASE, BASE + end * PAGE, "rw-p", 0, "", tuple(flags)),)
-    pv = tuple(PageView(BASE + i * PAGE, present=f is not None, frame=f, anon=f is not None,
+    vmas = (VMAView(BASE, BASE + end * PAGE_SIZE, "rw-p", 0, "", tuple(flags)),)
+    pv = tuple(PageView(BASE + i * PAGE_SIZE, present=f is not None, frame=f, anon=f is not None,
                         zero_page=False, exclusive=f is not None, mapcount=1 if f else None)
                for i, f in enumerate(pages))
     return Snapshot(source=source, processes=(ProcessView("P0", vmas, pv),),
-                    window=(BASE, BASE + 8 * PAGE), unknown=unknown or {})
+                    window=(BASE, BASE + 8 * PAGE_SIZE), unknown=unknown or {})
 
 
 def test_diff_of_equal_snapshots_is_empty():

@@ -10,7 +10,8 @@ import pytest
 
 from rmapkit.render import display
 from rmapkit.scenarios import names, run_model
-from rmapkit.scenarios.format import BASE, PAGE
+from rmapkit.scenarios.format import BASE
+from rmapkit.uapi import PAGE_SIZE
 from rmapkit.widgets import PageIndexExplorer, Playground, SplitExplorer
 from rmapkit.widgets.playground import VIEWS, compose_op
 
@@ -373,5 +374,5 @@ def test_playground_replays_an_exercise():
     pg = Playground(q.scenario)
     assert pg.start_problems == [] and len(pg.start.ops) == len(q.ops)
     page = int(q.prompt.split("page ")[1].split()[0])
-    pv = next(p for p in pg.snapshot().process("P0").pages if p.addr == BASE + page * PAGE)
+    pv = next(p for p in pg.snapshot().process("P0").pages if p.addr == BASE + page * PAGE_SIZE)
     assert pv.index == solution("folio-index", 2).answer

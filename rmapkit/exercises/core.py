@@ -20,14 +20,16 @@ import re
 from dataclasses import dataclass, field
 
 from rmapkit.scenarios import ScenarioError, parse, run_model
-from rmapkit.scenarios.format import BASE, PAGE
+from rmapkit.scenarios.format import BASE
+from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["Case", "Question", "Result", "Solution", "Builder", "register", "KINDS",
            "get_case", "question", "check", "solution", "BASE_PGOFF", "pgoff_text",
            "AnswerError", "letters", "layout_lines", "parse_int", "parse_bool",
            "parse_names"]
 
-BASE_PGOFF = BASE // PAGE           # pgoff of window page 0 in the virtual anon file
+_NEAR_PAGES = 4096             # a pgoff this close above page 0's is shown relative to it
+BASE_PGOFF = BASE // PAGE_SIZE           # pgoff of window page 0 in the virtual anon file
 KINDS = {}                          # name -> (title, make)
 
 
@@ -48,7 +50,7 @@ def pgoff_text(pgoff):
     if pgoff is None:
         return "none"
     rel = pgoff - BASE_PGOFF
-    if 0 <= rel < 4096:
+    if 0 <= rel < _NEAR_PAGES:
         return f"{pgoff:#x} (page-0 pgoff + {rel})"
     return f"{pgoff:#x}"
 
@@ -93,7 +95,8 @@ class Builder:
         snap = self.result.snapshot if self.result else None
         if snap is not None and any(p.name == proc for p in snap.processes):
             for v in snap.process(proc).vmas:
-                used.update(range((v.vm_start - BASE) // PAGE, (v.vm_end - BASE) // PAGE))
+                used.update(range((v.vm_start - BASE) // PAGE_SIZE,
+                                  (v.vm_end - BASE) // PAGE_SIZE))
         runs, start = [], None
         for pg in range(self.window + 1):
             if pg < self.window and pg not in used:
@@ -111,7 +114,7 @@ class Builder:
 
 # -- describing states -------------------------------------------------------------------
 def page_of(addr):
-    return (addr - BASE) // PAGE
+    return (addr - BASE) // PAGE_SIZE
 
 
 def letters(steps):

@@ -17,7 +17,8 @@ from __future__ import annotations
 from rmapkit.exercises.core import (BASE_PGOFF, AnswerError, Builder, Case, layout_lines,
                                     letters, page_of, parse_names, pgoff_case, pgoff_text,
                                     register)
-from rmapkit.scenarios.format import BASE, PAGE
+from rmapkit.scenarios.format import BASE
+from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["folio_index", "rmap"]
 
@@ -104,7 +105,7 @@ def folio_index(rng):
     page, pv = rng.choice(moved or pages)
     sc, res = b.run()
     index = res.snapshot.process("P0").pages[
-        [pg.addr for pg in res.snapshot.process("P0").pages].index(BASE + page * PAGE)].index
+        [pg.addr for pg in res.snapshot.process("P0").pages].index(BASE + page * PAGE_SIZE)].index
     lines = _trace_folio(res, window, "P0", page)
     return pgoff_case("folio->index of the folio mapped at", page, index, lines, sc,
                       "folio->index")
@@ -115,7 +116,7 @@ def _trace_folio(res, window, proc, page):
     names = letters(res.steps)
     final = res.snapshot
     label = next(pg.folio for pg in final.process(proc).pages
-                 if pg.addr == BASE + page * PAGE)
+                 if pg.addr == BASE + page * PAGE_SIZE)
     lines = [f"The folio at page {page} of {proc} is {label}.  Following it through the ops:"]
     where = None
     for i, (op, snap) in enumerate(res.steps, 1):
@@ -151,7 +152,7 @@ def _trace_folio(res, window, proc, page):
         else:
             lines.append(f"{i}. {op}")
         where = now if at else where
-    pg = next(pg for pg in final.process(proc).pages if pg.addr == BASE + page * PAGE)
+    pg = next(pg for pg in final.process(proc).pages if pg.addr == BASE + page * PAGE_SIZE)
     rel = pg.index - BASE_PGOFF
     lines.append(f"So folio->index = {pg.index:#x} = page-0 pgoff + {rel}"
                  + (f", not + {page}: the index was set by the write fault "
@@ -235,9 +236,9 @@ def _walk(res, window, proc, page):
     """rmap_walk() in the model for the folio at ``proc``'s ``page``, explained."""
     from rmapkit.model.rmap import rmap_candidates     # the walk before the PTE check
     names = {p: n for n, p in res.procs.items()}       # model Process -> scenario name
-    folio = res.procs[proc].folio_at(BASE + page * PAGE)
+    folio = res.procs[proc].folio_at(BASE + page * PAGE_SIZE)
     snap = res.snapshot
-    label = next(pg.folio for pg in snap.process(proc).pages if pg.addr == BASE + page * PAGE)
+    label = next(pg.folio for pg in snap.process(proc).pages if pg.addr == BASE + page * PAGE_SIZE)
     av = folio.mapping
     lines = ["The ops, and every process's VMAs at the end:"]
     lines += [f"{i}. {op}" for i, (op, _) in enumerate(res.steps, 1)]

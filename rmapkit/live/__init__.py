@@ -19,9 +19,18 @@ import subprocess
 import sys
 import tempfile
 
+from rmapkit import uapi
 from rmapkit.live import wire
 
-__all__ = ["observability", "available", "run_programs", "run_program"]
+__all__ = ["observability", "available", "run_programs", "run_program", "FILES_DIR",
+           "GUARD_FLAGS"]
+
+# The two conventions a scenario shares with its live run (rmapkit.scenarios imports them
+# from here; this package never imports rmapkit.scenarios): the fixed directory name its
+# files get, and the guard pages around the window, each its own shmem object so that
+# nothing ever merges with them.
+FILES_DIR = "/tmp/rmapkit"
+GUARD_FLAGS = uapi.MAP_SHARED | uapi.MAP_ANONYMOUS | uapi.MAP_FIXED      # with PROT_NONE
 
 BATCH_TIMEOUT = 20.0        # seconds for starting a driver
 PROGRAM_TIMEOUT = 30.0      # seconds added per program in a batch

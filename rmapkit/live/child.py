@@ -31,15 +31,13 @@ import socket
 import sys
 import tempfile
 
-from rmapkit.live import _files_parent, procfs, wire
+from rmapkit.live import FILES_DIR, GUARD_FLAGS, _files_parent, procfs, wire
 from rmapkit.live.worker import MAX_MSG, start_p0
 from rmapkit.snapshot import Snapshot
+from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["run_program", "main", "FILES_DIR", "GUARD_FLAGS"]
 
-PAGE = 4096
-FILES_DIR = "/tmp/rmapkit"          # the fixed name scenario files get in both worlds
-GUARD_FLAGS = 0x01 | 0x20 | 0x10    # MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, PROT_NONE
 PR_SET_CHILD_SUBREAPER = 36
 OP_TIMEOUT = 20.0                   # seconds one op may take before the run is abandoned
 
@@ -76,8 +74,8 @@ class Run:
         theirs.close()
         self._add("P0", pid, mine)
         lo, hi = self.window
-        for guard in (lo - PAGE, hi):
-            r = self.call("P0", "mmap", {"addr": guard, "length": PAGE, "prot": 0,
+        for guard in (lo - PAGE_SIZE, hi):
+            r = self.call("P0", "mmap", {"addr": guard, "length": PAGE_SIZE, "prot": 0,
                                          "flags": GUARD_FLAGS, "fd": None, "offset": 0})
             if not r.get("ok"):
                 raise Abort(f"cannot map the guard page at {guard:#x}: {r}")
@@ -200,7 +198,7 @@ def _reap_all():
 
 
 def _window_taken(window):
-    lo, hi = window[0] - PAGE, window[1] + PAGE
+    lo, hi = window[0] - PAGE_SIZE, window[1] + PAGE_SIZE
     with open("/proc/self/maps") as f:
         for line in f:
             s, e = (int(x, 16) for x in line.split(None, 1)[0].split("-"))

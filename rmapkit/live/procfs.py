@@ -13,6 +13,7 @@ import os
 import struct
 
 from rmapkit.snapshot import PageView, ProcessView, VMAView, number_frames
+from rmapkit.uapi import PAGE_SHIFT
 
 __all__ = [
     "PM_PRESENT", "PM_FILE", "PM_MMAP_EXCLUSIVE", "PM_PFN_MASK", "KPF_ANON", "KPF_ZERO_PAGE",
@@ -135,10 +136,10 @@ def read_process(name, pid, window, kpages, rename=None):
             vmas.append(VMAView(vm_start=start, vm_end=end, perms=perms, offset=offset,
                                 name=vname, vm_flags=vmflags))
             a, b = max(start, lo), min(end, hi)
-            n = (b - a) >> 12
-            data = os.pread(pm.fileno(), 8 * n, (a >> 12) * 8)
+            n = (b - a) >> PAGE_SHIFT
+            data = os.pread(pm.fileno(), 8 * n, (a >> PAGE_SHIFT) * 8)
             for i, entry in enumerate(struct.unpack(f"<{n}Q", data)):
-                pages.append(_page(a + (i << 12), entry, kpages, unknown))
+                pages.append(_page(a + (i << PAGE_SHIFT), entry, kpages, unknown))
     return ProcessView(name=name, vmas=tuple(vmas), pages=tuple(pages)), unknown
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from rmapkit.uapi import PAGE_SIZE
+
 __all__ = ["Libc", "Fault", "SYS_mremap"]
 
 SYS_mremap = 25                 # arch/x86/entry/syscalls/syscall_64.tbl
@@ -91,7 +93,7 @@ class Libc:
         the kernel refuses.
         """
         rfd, wfd = self.pipe
-        for a in range(addr, addr + length, 4096):
+        for a in range(addr, addr + length, PAGE_SIZE):
             if write:
                 os.write(wfd, b"\x01")
                 if self.c.read(rfd, a, 1) != 1:

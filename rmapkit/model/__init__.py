@@ -9,7 +9,8 @@ from .folio import Folio
 from .kernel import Kernel, Process
 from .mm import MM
 from .rmap import folio_anon_vma, rmap_walk, vm_normal_page
-from .vma import PAGE_SHIFT, PAGE_SIZE, VMA, linear_page_index, vma_address
+from ..uapi import PAGE_SHIFT, PAGE_SIZE
+from .vma import VMA, linear_page_index, vma_address
 
 __all__ = ["Kernel", "Process", "MM", "VMA", "AnonVMA", "AnonVMAChain", "Folio",
            "PAGE_SIZE", "PAGE_SHIFT", "linear_page_index", "vma_address", "folio_anon_vma",

@@ -5,6 +5,7 @@ anon_vma_fork(), unlink_anon_vmas(); mm/vma.c: find_mergeable_anon_vma(),
 reusable_anon_vma(), anon_vma_compatible().  Locking and RCU are not modelled.
 """
 
+from ..uapi import PAGE_SHIFT
 from .interval_tree import IntervalTree
 from .vmflags import VM_ACCESS_FLAGS, VM_SOFTDIRTY
 
@@ -81,7 +82,7 @@ def _anon_vma_compatible(a, b):
     """mm/vma.c: anon_vma_compatible(): could ``a`` and ``b`` share an anon_vma? O(1)."""
     return (a.vm_end == b.vm_start and a.vm_file is b.vm_file
             and not ((a.vm_flags ^ b.vm_flags) & ~(VM_ACCESS_FLAGS | VM_SOFTDIRTY))
-            and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> 12))
+            and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> PAGE_SHIFT))
 
 
 def _reusable_anon_vma(old, a, b):

@@ -8,11 +8,12 @@ Not modelled: swap, THP, userfaultfd, NUMA hinting, mlock accounting.
 """
 
 from ..errors import BusError, SegmentationFault
+from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_prepare
 from .mm import PTE
 from .rmap import (folio_add_file_rmap, folio_add_new_anon_rmap, folio_move_anon_rmap,
                    folio_remove_rmap, vm_normal_page)
-from .vma import PAGE_SHIFT, PAGE_SIZE, linear_page_index
+from .vma import linear_page_index
 from .vmflags import VM_EXEC, VM_PFNMAP, VM_READ, VM_SHARED, VM_WRITE
 
 __all__ = ["handle_mm_fault", "zap_page_range", "touch", "page_cache_folio"]

@@ -9,7 +9,7 @@ the kernel function named in its docstring; see the modules of ``rmapkit.model``
 import errno
 
 from ..errors import syscall_error
-from ..uapi import O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from ..uapi import O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY, PAGE_SHIFT, PAGE_SIZE
 from .fault import touch, zap_page_range
 from .file import FMODE_READ, FMODE_WRITE, File, Inode
 from .folio import PhysMem
@@ -17,7 +17,6 @@ from .fork import dup_mmap, exit_mmap
 from .mm import DEFAULT_MMAP_BASE, MM
 from .mmap import do_madvise, do_mmap, do_mprotect, do_munmap
 from .mremap import do_mremap
-from .vma import PAGE_SHIFT, PAGE_SIZE
 from .vmflags import perms_string
 
 __all__ = ["Kernel", "Process"]
@@ -30,7 +29,7 @@ class Kernel:
     fixed (the model does no address-space randomisation).
     """
 
-    def __init__(self, max_map_count=65530, mmap_base=DEFAULT_MMAP_BASE, mmap_min_addr=4096):
+    def __init__(self, max_map_count=65530, mmap_base=DEFAULT_MMAP_BASE, mmap_min_addr=PAGE_SIZE):
         self.sysctl_max_map_count = max_map_count
         self.mmap_base = mmap_base
         self.mmap_min_addr = mmap_min_addr

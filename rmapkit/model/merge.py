@@ -11,8 +11,9 @@ contexts, anon_vma names (all VMAs carry the defaults, which always compare equa
 import errno
 
 from ..errors import syscall_error
+from ..uapi import PAGE_SHIFT
 from .anon_vma import anon_vma_clone, unlink_anon_vmas
-from .vma import PAGE_SHIFT, VMA, vma_set_range
+from .vma import VMA, vma_set_range
 from .vmflags import VM_SOFTDIRTY, VM_SPECIAL
 
 __all__ = ["VMG", "vma_merge_new_range", "vma_merge_existing_range", "vma_modify",

@@ -10,7 +10,7 @@ __thp_get_unmapped_area().  The maple tree is a ``SortedKeyList`` keyed on ``vm_
 
 from sortedcontainers import SortedDict, SortedKeyList, SortedList
 
-from .vma import PAGE_SIZE
+from ..uapi import MAP_SHARED, PAGE_SHIFT, PAGE_SIZE
 
 __all__ = ["MM", "PTE", "TASK_SIZE", "PMD_SIZE", "DEFAULT_MMAP_BASE"]
 
@@ -271,10 +271,12 @@ class MM:
         if fixed:
             return addr if addr <= TASK_SIZE - length else None
         kind = file.inode.kind if file is not None else None
-        shared = flags & 0x3 in (1, 3)
+        # get_unmapped_area_zero() and __get_unmapped_area() test the MAP_SHARED bit
+        # (MAP_SHARED_VALIDATE has it too).
+        shared = flags & MAP_SHARED
         ret = None
         if kind == "file" or (kind == "zero" and not shared):
-            ret = self._thp_area(addr, length, pgoff << 12)
+            ret = self._thp_area(addr, length, pgoff << PAGE_SHIFT)
         elif file is None and not anon_shared and not addr and length % PMD_SIZE == 0:
             ret = self._thp_area(0, length, 0)
         return ret if ret is not None else self._generic_area(addr, length)

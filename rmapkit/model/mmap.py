@@ -11,17 +11,22 @@ model mirrors.  Not modelled: mseal, pkeys, hugetlb, MAP_GROWSDOWN stacks, mlock
 import errno
 
 from ..errors import SegmentationFault, syscall_error
-from ..uapi import (MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK, MADV_DONTNEED,
-                    MADV_FREE, MADV_KEEPONFORK, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
-                    MADV_WILLNEED, MADV_WIPEONFORK, MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED,
+from ..uapi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP,
+                    MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE,
+                    MADV_GUARD_INSTALL, MADV_GUARD_REMOVE, MADV_HUGEPAGE, MADV_HWPOISON,
+                    MADV_KEEPONFORK, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
+                    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_REMOVE,
+                    MADV_SEQUENTIAL, MADV_SOFT_OFFLINE, MADV_UNMERGEABLE, MADV_WILLNEED,
+                    MADV_WIPEONFORK, MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED,
                     MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NORESERVE,
                     MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
-                    PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE)
+                    PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
+                    PROT_READ, PROT_SEM, PROT_WRITE)
 from .fault import handle_mm_fault, zap_page_range
 from .file import FMODE_READ, FMODE_WRITE
 from .merge import VMG, remove_vma_from_mm, vma_link, vma_merge_new_range, vma_modify, __split_vma
 from .mm import TASK_SIZE
-from .vma import PAGE_SHIFT, PAGE_SIZE, VMA
+from .vma import VMA
 from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC,
                       VM_HUGETLB, VM_IO, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
                       VM_MAYWRITE, VM_NORESERVE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEQ_READ,
@@ -30,11 +35,8 @@ from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC,
 
 __all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate"]
 
-_PAGE_MASK = ~(PAGE_SIZE - 1)
-
-
 def _page_align(n):
-    return (n + PAGE_SIZE - 1) & _PAGE_MASK
+    return (n + PAGE_SIZE - 1) & PAGE_MASK
 
 
 def _accountable(file_is_hugetlb, vm_flags):
@@ -264,7 +266,7 @@ def do_mprotect(proc, start, length, prot):
         raise syscall_error(errno.EINVAL, call, "both PROT_GROWSDOWN and PROT_GROWSUP")
     if prot & (PROT_GROWSDOWN | PROT_GROWSUP):
         raise NotImplementedError("mprotect(PROT_GROWSDOWN/UP): stacks are not modelled")
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | 0x8):
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
         raise syscall_error(errno.EINVAL, call, f"unknown prot bits {prot:#x}")
     if start & (PAGE_SIZE - 1):
         raise syscall_error(errno.EINVAL, call, "start is not page aligned")
@@ -326,6 +328,18 @@ _FLAG_ADVICE = {
 }
 
 
+# mm/madvise.c: madvise_behavior_valid() (v6.18, with CONFIG_KSM, CONFIG_TRANSPARENT_HUGEPAGE
+# and CONFIG_MEMORY_FAILURE as on the reference kernel): any other value is EINVAL.
+_MADV_VALID = frozenset({
+    MADV_DOFORK, MADV_DONTFORK, MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM, MADV_REMOVE,
+    MADV_WILLNEED, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_COLD, MADV_PAGEOUT,
+    MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_GUARD_INSTALL, MADV_GUARD_REMOVE,
+    MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE,
+    MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_SOFT_OFFLINE,
+    MADV_HWPOISON,
+})
+
+
 def _madvise_check(vma, advice, call):
     """Per-VMA refusals of mm/madvise.c: madvise_vma_behavior() (v6.18)."""
     f = vma.vm_flags
@@ -356,7 +370,7 @@ def do_madvise(proc, start, length, advice):
     mm, call = proc.mm, "madvise"
     known = set(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED}
     if advice not in known:
-        if 0 <= advice <= 25 or advice in (100, 101, 102, 103):
+        if advice in _MADV_VALID:
             raise NotImplementedError(f"madvise advice {advice} is not modelled")
         raise syscall_error(errno.EINVAL, call, f"unknown advice {advice}")
     if start & (PAGE_SIZE - 1):

@@ -13,12 +13,12 @@ KSM unmerging, page-table move failures.
 import errno
 
 from ..errors import syscall_error
-from ..uapi import MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE
+from ..uapi import MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_clone, unlink_anon_vmas
 from .merge import VMG, vm_area_dup, vma_link, vma_merge_new_range
 from .mm import TASK_SIZE
 from .mmap import _munmap_range, _page_align, do_munmap, populate
-from .vma import PAGE_SHIFT, PAGE_SIZE, vma_set_range
+from .vma import vma_set_range
 from .vmflags import (VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP,
                       VM_SHARED)
 

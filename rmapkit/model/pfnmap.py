@@ -11,7 +11,8 @@ import errno
 
 from ..errors import syscall_error
 from .mm import PTE
-from .vma import PAGE_SHIFT, PAGE_SIZE, vma_set_range
+from ..uapi import PAGE_SHIFT, PAGE_SIZE
+from .vma import vma_set_range
 from .vmflags import (VM_DONTDUMP, VM_DONTEXPAND, VM_IO, VM_PFNMAP, VM_SHARED, VM_WRITE,
                       is_cow_mapping)
 

@@ -7,10 +7,11 @@ vm_normal_page().  A walk yields candidates from the interval tree, then checks 
 table (page_vma_mapped_walk()) as the kernel's callbacks do.
 """
 
+from ..uapi import PAGE_SHIFT
 from .anon_vma import AnonVMA
 from .file import AddressSpace
 from .folio import ZERO_PFN
-from .vma import PAGE_SHIFT, linear_page_index, vma_address
+from .vma import linear_page_index, vma_address
 from .vmflags import VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
 
 __all__ = ["folio_anon_vma", "folio_add_new_anon_rmap", "folio_add_file_rmap",

@@ -7,8 +7,8 @@ O(n + p) for n VMAs and p pages in the window.
 
 from ..snapshot import (AddressSpaceView, AnonVMAView, AVCView, FolioView, PageView,
                         ProcessView, Snapshot, VMAView, number_frames)
+from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .rmap import vm_normal_page
-from .vma import PAGE_SHIFT, PAGE_SIZE
 from .vmflags import perms_string, smaps_vmflags
 
 __all__ = ["build_snapshot"]

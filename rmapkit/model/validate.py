@@ -7,8 +7,9 @@ mapping.  O(n c log n + p) — a debugging aid, run after every step in the test
 """
 
 from ..errors import ValidationError
+from ..uapi import PAGE_SIZE
 from .rmap import rmap_walk, vm_normal_page
-from .vma import PAGE_SIZE, linear_page_index
+from .vma import linear_page_index
 
 __all__ = ["validate_kernel"]
 

@@ -6,14 +6,12 @@ vma_is_anonymous(), and mm/vma.c's anon_vma_interval_tree_pre/post_update_vma().
 """
 
 from ..errors import ValidationError
+from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import avc_insert, avc_remove
 from .vmflags import flag_names
 
-__all__ = ["VMA", "linear_page_index", "vma_address", "vma_set_range", "PAGE_SHIFT",
-           "PAGE_SIZE"]
+__all__ = ["VMA", "linear_page_index", "vma_address", "vma_set_range"]
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
 EFAULT = -14
 
 

@@ -6,7 +6,7 @@ reference machine (smaps shows no ``sd``), so VM_SOFTDIRTY is 0 as in the kernel
 """
 
 from ..uapi import (MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC, PROT_EXEC, PROT_READ,
-                    PROT_WRITE)
+                    PROT_WRITE, SMAPS_VMFLAGS)
 
 __all__ = [
     "VM_NONE", "VM_READ", "VM_WRITE", "VM_EXEC", "VM_SHARED", "VM_MAYREAD", "VM_MAYWRITE",
@@ -61,16 +61,9 @@ VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT
 _NAMES = [(v, k) for k, v in sorted(globals().items())
           if k.startswith("VM_") and isinstance(v, int) and v and (v & (v - 1)) == 0]
 
-# fs/proc/task_mmu.c: show_smap_vma_flags() mnemonics, in bit order.
-_MNEMONICS = [
-    (VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
-    (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"), (VM_MAYSHARE, "ms"),
-    (VM_GROWSDOWN, "gd"), (VM_PFNMAP, "pf"), (VM_LOCKED, "lo"), (VM_IO, "io"),
-    (VM_SEQ_READ, "sr"), (VM_RAND_READ, "rr"), (VM_DONTCOPY, "dc"), (VM_DONTEXPAND, "de"),
-    (VM_LOCKONFAULT, "lf"), (VM_ACCOUNT, "ac"), (VM_NORESERVE, "nr"), (VM_HUGETLB, "ht"),
-    (VM_SYNC, "sf"), (VM_WIPEONFORK, "wf"), (VM_DONTDUMP, "dd"), (VM_MIXEDMAP, "mm"),
-    (VM_HUGEPAGE, "hg"), (VM_NOHUGEPAGE, "nh"), (VM_MERGEABLE, "mg"),
-]
+# fs/proc/task_mmu.c: show_smap_vma_flags() mnemonics, in bit order (the table lives in
+# rmapkit.uapi; a flag that is 0 in this configuration, VM_SOFTDIRTY, is never shown).
+_MNEMONICS = [(globals()[name], m) for name, m in SMAPS_VMFLAGS if globals()[name]]
 
 
 def calc_vm_prot_bits(prot):

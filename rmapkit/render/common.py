@@ -6,7 +6,7 @@ snapshot plus the reader's options (which processes, which object to focus on) i
 DOT and the ASCII renderers draw the same thing and output is byte-identical for the same
 snapshot.
 
-The arithmetic mirrors the kernel's (see ``kernel-semantics.md`` §1, §5):
+The arithmetic mirrors the kernel's (v6.18):
 
 * ``linear_page_index(vma, addr)`` as in include/linux/pagemap.h;
 * ``vma_address(vma, pgoff)`` as in mm/internal.h (single page form);
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rmapkit.snapshot import AnonVMAView, AVCView, FolioView, Snapshot, VMAView
+from rmapkit.uapi import PAGE_SHIFT, PAGE_SIZE
 
 __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "STATE_CHAR", "STATE_WORDS", "PALETTE", "Scene", "build_scene",
@@ -26,9 +27,6 @@ __all__ = [
     "rmap_walk_candidates", "find_vma", "anon_vma_of", "folio_of", "hx", "vma_summary",
     "is_anon_file_vma",
 ]
-
-PAGE_SHIFT = 12                     # x86-64, as the snapshot's VMAView.pages assumes
-PAGE_SIZE = 1 << PAGE_SHIFT
 
 # One character per page state for the ruler notation, and words for alt text.
 STATE_CHAR = {"none": "-", "zero": "0", "anon": "a", "file": "f", "pfn": "p", "unknown": "?"}

@@ -3,7 +3,8 @@
 :func:`diff` compares two snapshots and returns :class:`Change` records in a fixed order;
 :func:`diff_dot` draws both object graphs side by side with the changes coloured and the
 matched VMAs joined.  VMAs are matched by their ``id`` (struct identity: the kernel keeps the
-original struct for one part of a split, ``kernel-semantics.md`` §15.11) and, for structs that
+original struct for one part of a split: mm/vma.c: __split_vma() (v6.18) allocates the new
+struct for the ``new_below`` side only) and, for structs that
 are new or gone, by their ranges:
 
 * a new VMA inside the old range of a surviving VMA was **split** off it;
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from rmapkit.render.common import build_scene, hx, vma_key, vma_pgoff
 from rmapkit.render.dot import edge, graph_body, header, q
 from rmapkit.snapshot import Snapshot
+from rmapkit.uapi import PAGE_SHIFT
 
 __all__ = ["Change", "diff", "diff_dot", "status_roles"]
 
@@ -86,7 +88,7 @@ def _vma_changes(proc, before, after) -> list[Change]:
             moved_src[src] = k
             if a.anon_vma:
                 kept = "kept (faulted: folio->index cannot change)"
-            elif vma_pgoff(a) == a.vm_start >> 12 != vma_pgoff(B[src]):
+            elif vma_pgoff(a) == a.vm_start >> PAGE_SHIFT != vma_pgoff(B[src]):
                 kept = "reset to the new address >> PAGE_SHIFT (unfaulted)"
             else:
                 kept = "kept"
@@ -118,7 +120,7 @@ def _linear(a, b) -> bool:
     """Is ``a``'s vm_pgoff where a split of ``b`` would put it (``__split_vma()``)?"""
     if vma_pgoff(a) is None or vma_pgoff(b) is None:
         return True                    # live snapshots: anon pgoff unknown, ranges decide
-    return vma_pgoff(a) == vma_pgoff(b) + ((a.vm_start - b.vm_start) >> 12)
+    return vma_pgoff(a) == vma_pgoff(b) + ((a.vm_start - b.vm_start) >> PAGE_SHIFT)
 
 
 def _move_source(a, B, gone):

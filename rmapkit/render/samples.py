@@ -1,8 +1,9 @@
 """Small hand-built snapshots for the renderers' docstrings and tests.
 
 These are written out by hand (not produced by the model) so that the renderers can be
-checked on their own; each follows the rules of ``kernel-semantics.md`` so that the pictures
-are the ones the model will produce.  Figures for the book come from the model
+checked on their own; each follows the kernel's rules (v6.18: mm/vma.c: __split_vma(),
+mm/rmap.c: anon_vma_fork(), mm/memory.c: remap_pfn_range()) so that the pictures are the
+ones the model will produce.  Figures for the book come from the model
 (:mod:`rmapkit.figures`), never from here.
 
 >>> from rmapkit.render.samples import split_after

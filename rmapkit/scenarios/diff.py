@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rmapkit.uapi import PAGE_SIZE
+
 __all__ = ["Difference", "Diff", "compare", "compare_runs", "VMA_FIELDS", "PAGE_FIELDS"]
 
-PAGE = 4096
 VMA_FIELDS = ("perms", "offset", "name", "vm_flags")
 PAGE_FIELDS = ("present", "frame", "zero_page", "anon", "exclusive", "mapcount")
 
@@ -80,7 +81,7 @@ def _base(snap):
 
 
 def page_no(addr, base):
-    return (addr - base) // PAGE
+    return (addr - base) // PAGE_SIZE
 
 
 def vma_range(v, base):

@@ -54,11 +54,11 @@ import re
 from dataclasses import dataclass, replace
 
 from rmapkit import uapi
+from rmapkit.uapi import PAGE_SIZE
 
-__all__ = ["ScenarioError", "Op", "Scenario", "BASE", "PAGE", "DEFAULT_WINDOW",
+__all__ = ["ScenarioError", "Op", "Scenario", "BASE", "DEFAULT_WINDOW",
            "MAX_WINDOW", "OUTCOME_NAMES", "SIGSEGV", "parse_prot", "prot_text"]
 
-PAGE = 4096
 BASE = 0x200000000000           # 32 TiB: 2 MiB aligned, far below mmap_base
 DEFAULT_WINDOW = 32
 MAX_WINDOW = 512
@@ -108,14 +108,14 @@ class Scenario:
     @property
     def window(self):
         """(start, end) of the window in bytes."""
-        return self.base, self.base + self.window_pages * PAGE
+        return self.base, self.base + self.window_pages * PAGE_SIZE
 
     def addr(self, page):
-        return self.base + page * PAGE
+        return self.base + page * PAGE_SIZE
 
     def page(self, addr):
         """Window page number of ``addr`` (may be negative or past the end)."""
-        return (addr - self.base) // PAGE
+        return (addr - self.base) // PAGE_SIZE
 
     def processes(self):
         """Names of every process the scenario creates, in creation order."""
@@ -149,7 +149,7 @@ class Scenario:
     def program(self, steps=True, files_dir=None):
         """The live-kernel program of this scenario (see rmapkit.live.child)."""
         return {"window": list(self.window), "steps": steps,
-                "files": [[n, p * PAGE] for n, p in self.files],
+                "files": [[n, p * PAGE_SIZE] for n, p in self.files],
                 "ops": [{"proc": op.proc, "kind": op.kind, "args": op.args} for op in self.ops]}
 
 

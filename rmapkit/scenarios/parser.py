@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field, replace
 
 from rmapkit import uapi
-from rmapkit.scenarios.format import (BASE, DEFAULT_WINDOW, MAX_WINDOW, OUTCOME_NAMES, PAGE,
-                                      Op, Scenario, ScenarioError, parse_prot)
+from rmapkit.scenarios.format import (BASE, DEFAULT_WINDOW, MAX_WINDOW, OUTCOME_NAMES, Op,
+                                      Scenario, ScenarioError, parse_prot)
+from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["parse"]
 
@@ -178,7 +179,7 @@ class _Parser:
         else:
             n = self.count(words, 1, "number of pages")
         self.inside(page, n)
-        return self.addr(page), n * PAGE
+        return self.addr(page), n * PAGE_SIZE
 
     def inside(self, page, n):
         w = self.window or DEFAULT_WINDOW
@@ -187,7 +188,7 @@ class _Parser:
                       f"(declare a bigger `window`)")
 
     def addr(self, page):
-        return BASE + page * PAGE
+        return BASE + page * PAGE_SIZE
 
     def prot(self, word):
         p = parse_prot(word)
@@ -221,7 +222,7 @@ class _Parser:
             elif lw.startswith("fd="):
                 source, fd = "fd", self.fd(proc, word[3:])
             elif lw.startswith("off="):
-                offset = self.count([word[4:]], 0, "file offset in pages") * PAGE
+                offset = self.count([word[4:]], 0, "file offset in pages") * PAGE_SIZE
             elif lw in _MAP_FLAGS:
                 flags |= _MAP_FLAGS[lw]
             else:
@@ -279,8 +280,8 @@ class _Parser:
         else:
             self.inside(new_page, new_n)
             new_addr = self.addr(new_page)
-        return {"addr": self.addr(page), "old_length": old_n * PAGE,
-                "new_length": new_n * PAGE, "flags": flags, "new_addr": new_addr}
+        return {"addr": self.addr(page), "old_length": old_n * PAGE_SIZE,
+                "new_length": new_n * PAGE_SIZE, "flags": flags, "new_addr": new_addr}
 
     def op_read(self, proc, w):
         if len(w) not in (1, 2):
@@ -334,7 +335,7 @@ class _Parser:
 
     def op_ftruncate(self, proc, w):
         self.nargs(["ftruncate"] + w, 3, "ftruncate FD PAGES")
-        return {"fd": self.fd(proc, w[0]), "length": self.count(w, 1, "size in pages") * PAGE}
+        return {"fd": self.fd(proc, w[0]), "length": self.count(w, 1, "size in pages") * PAGE_SIZE}
 
     def op_close(self, proc, w):
         self.nargs(["close"] + w, 2, "close FD")

@@ -14,15 +14,15 @@ import errno
 from dataclasses import dataclass, field, replace
 
 from rmapkit import uapi
-from rmapkit.scenarios.format import PAGE, SIGSEGV, Scenario, ScenarioError
+from rmapkit.live import FILES_DIR, GUARD_FLAGS
+from rmapkit.scenarios.format import SIGSEGV, Scenario, ScenarioError
+from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["RunResult", "ModelResult", "LiveResult", "run_model", "run_live", "run_live_many",
            "FILES_DIR", "GUARD_FLAGS", "check_expectations", "apply_op", "hint_taken",
            "model_setup",
            "model_snapshot"]
 
-FILES_DIR = "/tmp/rmapkit"     # scenario files live here in both worlds (see rmapkit.live.child)
-GUARD_FLAGS = uapi.MAP_SHARED | uapi.MAP_ANONYMOUS | uapi.MAP_FIXED
 
 
 @dataclass
@@ -114,13 +114,13 @@ def model_setup(sc):
 
     k = Kernel()
     for name, pages in sc.files:
-        k.create_file(f"{FILES_DIR}/{name}", pages * PAGE)
+        k.create_file(f"{FILES_DIR}/{name}", pages * PAGE_SIZE)
     for name, pages, pfn in sc.devices:
         k.create_device(f"{FILES_DIR}/{name}", pfn, pages)
     p0 = k.spawn()
     lo, hi = sc.window
-    for guard in (lo - PAGE, hi):
-        p0.mmap(guard, PAGE, uapi.PROT_NONE, GUARD_FLAGS)
+    for guard in (lo - PAGE_SIZE, hi):
+        p0.mmap(guard, PAGE_SIZE, uapi.PROT_NONE, GUARD_FLAGS)
     return k, {"P0": p0}, {"P0": {}}
 
 

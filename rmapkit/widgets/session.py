@@ -20,9 +20,10 @@ from dataclasses import replace
 
 from rmapkit.errors import SegmentationFault
 from rmapkit.scenarios import Scenario, ScenarioError, load, parse
-from rmapkit.scenarios.format import MAX_WINDOW, PAGE
+from rmapkit.scenarios.format import MAX_WINDOW
 # run_model()'s own pieces, so a Session and run_model() cannot drift apart.
 from rmapkit.scenarios.run import apply_op, hint_taken, model_setup, model_snapshot
+from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["Session", "StepResult", "start_scenario", "op_line", "OP_KINDS"]
 
@@ -117,7 +118,7 @@ class Session:
 
         def note(m):
             addr = int(m.group(0), 16)
-            if lo <= addr <= hi and addr % PAGE == 0:
+            if lo <= addr <= hi and addr % PAGE_SIZE == 0:
                 return f"{m.group(0)} (page {self.page(addr)})"
             return m.group(0)
         return re.sub(r"0x[0-9a-fA-F]+", note, message)
