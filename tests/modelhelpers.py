@@ -191,7 +191,7 @@ class Checked:
     """A process proxy that validates the whole kernel after every call.
 
     ``p = Checked(k.spawn())``: ``p.mmap(...)``, ``p.write(...)`` etc. run the syscall, then
-    ``k.validate()`` (style habit 7: invariants after every step), even when the call
+    ``k.validate()`` (invariants after every step: docs/testing.md), even when the call
     raised.  Attribute reads (``p.mm``, ``p.maps``) pass through.
     """
 

@@ -1,5 +1,6 @@
-"""Bad input to every syscall: the errno the kernel returns (kernel-semantics.md §9.2, §11,
-§12) and the state it leaves: exactly unchanged (the whole model fingerprint: snapshot, maps,
+"""Bad input to every syscall: the errno the kernel returns (v6.18: mm/mmap.c: do_mmap(),
+mm/vma.c: do_vmi_munmap(), mm/mprotect.c: do_mprotect_pkey(), mm/mremap.c:
+check_mremap_params(), mm/madvise.c: madvise_behavior_valid()) and the state it leaves: exactly unchanged (the whole model fingerprint: snapshot, maps,
 PTEs, folios, anon_vmas, page caches, file tables) except in the partial cases the kernel
 itself has, which are tested for what they keep.  Every errno here was checked against this
 machine's Linux 6.18.44 (same calls at the same addresses) unless the case says otherwise.
@@ -89,14 +90,14 @@ MMAP_CASES = [
                                                     MAP_SHARED | MAP_FIXED, "rw",
                                                     0x7ffffffffffff000), errno.EOVERFLOW),
 ]
-# Cases the model got wrong once (MODEL_BUGS.md #4, #5), fixed since; kept for an xfail
+# Cases the model got wrong once, fixed since; kept for an xfail
 # entry if a case regresses: {(call, case id): reason}.
 XFAIL = {}
 
 
 def _cases(call, table):
     """pytest params of a table, with a strict xfail on the cases the model still gets
-    wrong (each has its MODEL_BUGS.md entry)."""
+    wrong (each with its reason)."""
     out = []
     for c in table:
         why = XFAIL.get((call, c[0]))
@@ -277,7 +278,7 @@ def test_mprotect_eacces_after_an_earlier_vma_was_changed(k, world):
 
 
 def test_mprotect_enomem_after_an_earlier_vma_was_changed(k, world):
-    """The hole case (surprise 20): A and B changed... A only: the walk stops at the
+    """The hole case (do_mprotect_pkey() keeps what it changed): A and B changed... A only: the walk stops at the
     hole after A::
 
         0123456

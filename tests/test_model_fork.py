@@ -1,5 +1,6 @@
 """fork(): anon_vma_fork(), copy-on-write, the fork-child merge rules, and anon_vma reuse in
-long fork chains (kernel-semantics.md §4.4, §4.5, §6.3, §10, §15.6, §15.12, §15.14).
+long fork chains (v6.18: mm/rmap.c: anon_vma_clone(), anon_vma_fork(); mm/memory.c:
+do_wp_page(); mm/mmap.c: dup_mmap(); mm/vma.c: vma_is_fork_child()).
 
 Layouts in vma.c's ruler-and-letters notation; every syscall is followed by k.validate().
 """
@@ -70,7 +71,7 @@ def test_child_write_copies_into_child_anon_vma(k, p):
     # avc: the parent's VMA is not even a candidate for it.
     assert rmap_candidates(new) == [(cv, pg(0))]
     # The parent's VMA stays a candidate for folios of its anon_vma that are now mapped
-    # by the child only (§15.13): write page 1 in the parent, the child keeps the old one.
+    # by the child only (rmap_walk_anon() walks the whole anon_vma): write page 1 in the parent, the child keeps the old one.
     old1 = p.folio_at(pg(1))
     p.write(pg(1))
     assert c.folio_at(pg(1)) is old1 and old1.mapcount == 1

@@ -1,12 +1,13 @@
-"""The merge outcome tables (kernel-semantics.md §3.5 vma_merge_new_range(), §3.6
-vma_merge_existing_range()) and the scenarios of tools/testing/vma/vma.c (§14.1), built from
+"""The merge outcomes of mm/vma.c: vma_merge_new_range() and vma_merge_existing_range()
+(v6.18) and the scenarios of the kernel's tools/testing/vma/vma.c, built from
 syscalls: mmap(MAP_FIXED) into holes for new ranges, mprotect/madvise for existing ranges,
 mremap for vma_merge_extend()/copy_vma().
 
 As in vma.c, each step is drawn with a ruler and one letter per VMA, then restated in asserts
 on vm_start, vm_end, vm_pgoff and anon_vma.  Letters are assigned A, B, C... in address order
 at each step.  Mappings use MAP_NORESERVE where the kernel's selftests do, so VM_ACCOUNT
-differences (§3.6, surprise 5) do not get in the way; those have their own tests.
+differences (mprotect_fixup() adds VM_ACCOUNT to a private mapping made writable) do
+not get in the way; those have their own tests.
 """
 
 import pytest
@@ -33,7 +34,7 @@ def faulted(p, first, npages, prot=RW, flags=NR):
 
 
 # ======================================================================================
-# §3.5  vma_merge_new_range(): a new range [start, end) between prev and next (mmap).
+# vma_merge_new_range(): a new range [start, end) between prev and next (mmap).
 # ======================================================================================
 
 def test_new_range_no_neighbours_compatible_makes_a_new_vma(k, p):
@@ -191,7 +192,7 @@ def test_new_range_file_offsets_must_be_contiguous(k, p):
 
 
 # ======================================================================================
-# §3.6  vma_merge_existing_range(): mprotect of [start, end) of a VMA ``middle``.
+# vma_merge_existing_range(): mprotect of [start, end) of a VMA ``middle``.
 # ======================================================================================
 
 def _pvn(p, pv=RW, vv=RO, nv=RW, fault=()):
@@ -348,7 +349,7 @@ def test_existing_merge_via_madvise_flags(k, p):
 
 
 # ======================================================================================
-# §14.1  tools/testing/vma/vma.c, adapted to syscalls.
+# The kernel's tools/testing/vma/vma.c, adapted to syscalls.
 # ======================================================================================
 
 def test_vma_c_simple_merge(k, p):
@@ -621,12 +622,13 @@ def test_vma_c_mmap_region_basic(k, p):
 
 
 # --------------------------------------------------------------------------------------
-# anon_vma_prepare() neighbour reuse (§4.3, surprise 15): mprotect-split siblings share.
+# anon_vma_prepare() neighbour reuse (find_mergeable_anon_vma()): mprotect-split siblings
+# share.
 # --------------------------------------------------------------------------------------
 
 def test_anon_vma_prepare_reuses_next_before_prev(k, p):
     """find_mergeable_anon_vma() tries next first, then prev, when the flags differ only
-    in R/W/X and pgoffs are linear (surprise 15)::
+    in R/W/X and pgoffs are linear (anon_vma_compatible())::
 
         0123456
         AABBBCC   one mapping split by mprotect: B RWX, A and C RW

@@ -1,5 +1,6 @@
 """mremap(): growing, shrinking, moving (one VMA or several), MREMAP_DONTUNMAP
-(kernel-semantics.md §2, §11, surprises 2, 17, 18, 21, 23).  Every step is followed by
+(v6.18: mm/mremap.c: do_mremap(), remap_move(), move_vma(), dontunmap_complete();
+mm/vma.c: copy_vma()).  Every step is followed by
 k.validate(); layouts in vma.c's ruler-and-letters notation."""
 
 import errno
@@ -85,7 +86,7 @@ def test_shrink_move_may_cross_vma_boundaries(k, p):
 
         0123456789
         AABB......   mremap(0, 4 pages -> 1 page, FIXED to page 8)
-        ........A    (MODEL_BUGS.md #2, observed live)
+        ........A    (observed live)
     """
     anon(p, 0, 2)
     anon(p, 2, 2, prot=PROT_READ)
@@ -95,7 +96,7 @@ def test_shrink_move_may_cross_vma_boundaries(k, p):
 
 def test_dontunmap_partial_first_page_fixed_same_size(k, p):
     """MREMAP_DONTUNMAP of the first page of a 2-page VMA, FIXED, same size: one piece
-    moved, the source stays (MODEL_BUGS.md #1, observed live)::
+    moved, the source stays (observed live)::
 
         0123456789
         AA........  ->  AA......B
@@ -105,7 +106,8 @@ def test_dontunmap_partial_first_page_fixed_same_size(k, p):
     av = vma_at(p, 0).anon_vma
     assert p.mremap(pg(0), PS, PS, DONTUNMAP, pg(8)) == pg(8)
     assert layout(p) == "AA......B"
-    # Partial DONTUNMAP keeps the source's anon_vma (§15.18); the page moved.
+    # Partial DONTUNMAP keeps the source's anon_vma (dontunmap_complete() unlinks only a
+    # whole VMA); the page moved.
     assert vma_at(p, 0).anon_vma is av and vma_at(p, 8).anon_vma is av
     assert p.folio_at(pg(0)) is None and p.folio_at(pg(8)).index == WPG
     assert p.folio_at(pg(1)) is not None
@@ -135,7 +137,7 @@ def test_dontunmap_whole_vma_unlinks_source_anon_vma(k, p):
 
 
 def test_fixed_move_replaces_the_destination(k, p):
-    """mremap_to() with MREMAP_FIXED unmaps the destination first (surprise 23)::
+    """mremap_to() with MREMAP_FIXED unmaps the destination first::
 
         0123456789
         AA....BBBB  ->  ......AABB   (B's pages 6-7 replaced by A)
@@ -179,7 +181,7 @@ def test_grow_needs_room_or_maymove(k, p):
 def test_multi_vma_move_preserves_gaps(k, p):
     """remap_move() (6.17+): MREMAP_FIXED with old_len == new_len may span several VMAs;
     gaps between them are reproduced at the destination.  Unfaulted pieces take their
-    new address as pgoff, faulted ones keep theirs (observed live, §17)::
+    new address as pgoff, faulted ones keep theirs (copy_vma(); observed live)::
 
         0123456789abcdefghij
         AA.BBB.CC...........     A faulted, B unfaulted (RO), C faulted

@@ -1,6 +1,7 @@
 """Reverse mapping beyond the seed examples: file folios through i_mmap, shmem and memfd,
 truncation (which zaps CoW copies too), MADV_DONTNEED, and the interval-tree keys after
-splits and merges (kernel-semantics.md §5, §7).  Every step is followed by k.validate()."""
+splits and merges (v6.18: mm/rmap.c: rmap_walk_anon(), rmap_walk_file(); mm/truncate.c:
+truncate_pagecache()).  Every step is followed by k.validate()."""
 
 from modelhelpers import PS, RW, WPG, anon, layout, pg, rel, vma_at
 from rmapkit import folio_anon_vma, rmap_walk

@@ -22,7 +22,7 @@ from rmapkit.model.vmflags import VM_DONTDUMP, VM_DONTEXPAND, VM_IO, VM_PFNMAP
 # --------------------------------------------------------------------------------------
 
 def test_split_unmap_middle_page_keeps_one_anon_vma_two_avcs(k, p):
-    """Lorenzo's example (kernel-semantics.md §5, §9.2)::
+    """Lorenzo's example (mm/vma.c: do_vmi_munmap() and __split_vma(), v6.18)::
 
         012
         AAA      write all three pages: one VMA, anon_vma av0, one avc
@@ -119,7 +119,8 @@ def test_hole_refill_with_two_anon_vmas_joins_the_left_side_only(k, p, refill):
         AABBCC  ->  AAAABB    (anon0 and anon1 have different anon_vmas)
 
     can_vma_merge_right() refuses when prev and next carry different anon_vmas, so only
-    the left merge happens (kernel-semantics.md §17, observed live).
+    the left merge happens (mm/vma.c: can_vma_merge_right() and
+    are_anon_vmas_compatible(), v6.18; the same on this machine's live kernel).
     """
     left, right = _anon_fd_anon(k, p, True, True)
     assert left is not right
@@ -326,7 +327,8 @@ def test_vm_normal_page_tells_cowed_page_from_remapped_pfn(k, p):
 
 def test_pfn_linearity_survives_split_and_move(k, p):
     """Split and mremap shift pgoff by the same page offset, so ``pfn == vm_pgoff + off``
-    still identifies the remapped frames afterwards (kernel-semantics.md §8)::
+    still identifies the remapped frames afterwards (mm/memory.c: vm_normal_page(),
+    remap_pfn_range(), v6.18)::
 
         0123          .1.3         (munmap pages 0 and 2: B keeps pgoff PFN+1, D PFN+3)
         AAAA   ->     .B.D  ->  moved D to page 9 (pgoff unchanged)

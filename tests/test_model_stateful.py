@@ -1,5 +1,6 @@
 """A hypothesis state machine over a tiny window, so that merges, splits, CoW and anon_vma
-reuse happen all the time (style habits 7 and 9).
+reuse happen all the time, checking ``k.validate()`` after every step and that a failed
+call changed nothing (docs/testing.md).
 
 The window is 20 pages::
 
@@ -45,7 +46,8 @@ npages = st.integers(1, 6)
 prots = st.sampled_from([RW, RW, PROT_READ, PROT_NONE, RW | PROT_EXEC, PROT_READ | PROT_EXEC])
 proc_ix = st.integers(0, MAX_PROCS - 1)
 
-# What each syscall may answer on bad input in this setting (kernel-semantics.md §12).
+# What each syscall may answer on bad input in this setting (v6.18: do_mmap(),
+# do_vmi_munmap(), do_mprotect_pkey(), do_mremap(), do_madvise()).
 ALLOWED = {
     "mmap": {errno.EINVAL, errno.ENOMEM, errno.EEXIST, errno.EACCES, errno.EBADF},
     "munmap": {errno.EINVAL},

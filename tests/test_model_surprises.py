@@ -1,5 +1,5 @@
-"""The surprises a naive model gets wrong (kernel-semantics.md §15) and what was observed on
-this machine's Linux 6.18.44 (§17), one test each.  Layouts in vma.c's ruler notation;
+"""The surprises a naive model gets wrong, and what was observed on this machine's Linux
+6.18.44, one test each (each test's docstring names the kernel function it follows).  Layouts in vma.c's ruler notation;
 every syscall is followed by k.validate()."""
 
 import errno
@@ -176,7 +176,7 @@ def test_closing_the_fd_keeps_the_mapping_and_its_file(k, p):
     assert layout(p) == "AABB"
 
 
-# §17: private /dev/zero ------------------------------------------------------------------
+# Private /dev/zero (drivers/char/mem.c: mmap_zero()) -----------------------------------
 def test_private_dev_zero_keeps_its_file_and_is_anonymous(k, p):
     """A private /dev/zero mapping keeps vm_file (offset column = the user's offset) but
     is anonymous memory (vm_ops NULL): written pages are anon folios indexed by
@@ -216,7 +216,7 @@ def test_private_dev_zero_same_fd_contiguous_offsets_merge(k, p):
 
 def test_private_file_page_written_becomes_anon_with_file_index(k, p):
     """do_cow_fault(): writing a private file page gives an anon folio whose index is the
-    file page offset (§17); the page cache page stays in the file."""
+    file page offset (observed live); the page cache page stays in the file."""
     k.create_file("/f", 8 * PS)
     fd = p.open("/f", O_RDWR)
     p.mmap(pg(0), 4 * PS, RW, MAP_PRIVATE | MAP_FIXED, fd, 2 * PS)
@@ -362,7 +362,8 @@ def test_multi_vma_mremap_reproduces_gaps(k, p):
 # 22 -----------------------------------------------------------------------------------
 def test_vma_address_of_a_range_straddling_the_vma_start(k, p):
     """vma_address(vma, pgoff, nr_pages): a range starting before the VMA but reaching
-    into it answers vm_start, and the end of a range is not checked (§1.1, surprise 22)."""
+    into it answers vm_start, and the end of a range is not checked (mm/internal.h,
+    v6.18)."""
     anon(p, 4, 4)
     v = vma_at(p, 4)
     s = v.vm_pgoff
@@ -413,7 +414,7 @@ def test_map_fixed_noreplace_gives_eexist_and_changes_nothing(k, p):
     assert layout(p) == "AAAA"
 
 
-# §17: 2 MiB alignment ----------------------------------------------------------------
+# 2 MiB alignment (mm/huge_memory.c: __thp_get_unmapped_area()) -----------------------
 @pytest.mark.parametrize("length", [PMD, 2 * PMD, 3 * PMD])
 def test_anon_lengths_multiple_of_2mib_are_2mib_aligned(k, p, length):
     """__thp_get_unmapped_area(): kernel-chosen private anon mappings whose length is a
