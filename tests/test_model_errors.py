@@ -366,6 +366,8 @@ def test_mremap_map_count_headroom(k):
 
 MADVISE_CASES = [
     ("unknown advice", (pg(0), PS, 999), errno.EINVAL),
+    # 5-7 fall between MADV_DONTNEED and MADV_FREE: madvise_behavior_valid() has no case.
+    ("advice 5 (no MADV_ has it)", (pg(0), PS, 5), errno.EINVAL),
     ("start not aligned", (pg(0) + 1, PS, MADV_DONTNEED), errno.EINVAL),
     ("nothing mapped", (pg(20), PS, MADV_DONTNEED), errno.ENOMEM),
     ("nothing mapped, flag advice", (pg(20), PS, MADV_DONTFORK), errno.ENOMEM),
