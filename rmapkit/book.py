@@ -13,8 +13,8 @@ and IPython is imported when something is displayed, not before.
 
 from __future__ import annotations
 
-from rmapkit.scenarios.format import BASE, PAGE
-from rmapkit.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE
+from rmapkit.scenarios.format import BASE
+from rmapkit.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
 
 __all__ = ["BASE", "RW", "ANON", "pages_of", "show", "figure"]
 
@@ -26,7 +26,7 @@ ANON = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED
 
 def pages_of(v) -> str:
     """A VMA's range as window pages, ``"[first,end)"`` (page 0 is ``BASE``). O(1)."""
-    return f"[{(v.vm_start - BASE) // PAGE},{(v.vm_end - BASE) // PAGE})"
+    return f"[{(v.vm_start - BASE) // PAGE_SIZE},{(v.vm_end - BASE) // PAGE_SIZE})"
 
 
 def show(snap, view: str = "graph", focus: str | None = None, before=None) -> None:
