@@ -21,35 +21,28 @@ DANGLING = [re.compile(p) for p in (
 MD_REF = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.md)\b")
 
 
-def _files():
+def _lines():
+    """``(where, line)`` for every line of every source but this file."""
+    me = pathlib.Path(__file__).resolve()
     for pattern in SOURCES:
-        yield from sorted(REPO.glob(pattern))
+        for path in sorted(REPO.glob(pattern)):
+            if path == me:
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                yield path, f"{path.relative_to(REPO)}:{n}", line
 
 
 def test_no_citation_of_a_document_outside_the_repository():
-    me = pathlib.Path(__file__).resolve()
-    bad = []
-    for path in _files():
-        if path == me:
-            continue
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            bad += [f"{path.relative_to(REPO)}:{n}: {line.strip()[:90]}"
-                    for rx in DANGLING if rx.search(line)]
+    bad = [f"{where}: {line.strip()[:90]}" for _, where, line in _lines()
+           if any(rx.search(line) for rx in DANGLING)]
     assert bad == []
 
 
 def test_every_markdown_file_named_exists():
-    me = pathlib.Path(__file__).resolve()
-    missing = []
-    for path in _files():
-        if path == me:
-            continue
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            for ref in MD_REF.findall(line):
-                where = [REPO / ref, REPO / "docs" / ref, path.parent / ref,
-                         REPO / "figures" / ref]
-                if not any(w.exists() for w in where):
-                    missing.append(f"{path.relative_to(REPO)}:{n}: {ref}")
+    missing = [f"{where}: {ref}" for path, where, line in _lines()
+               for ref in MD_REF.findall(line)
+               if not any(w.exists() for w in (REPO / ref, REPO / "docs" / ref,
+                                                path.parent / ref, REPO / "figures" / ref))]
     assert missing == []
 
 
