@@ -33,7 +33,7 @@ $(VPY):
 # notebook's kernel without a "Select Kernel" dialog; no news/update checks.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 $(STAMP): pyproject.toml | $(VPY)
-	$(VPY) -m pip install -e '.[test,lab]'
+	$(VPY) -m pip install -e '.[test,lab,book]'
 	mkdir -p $(dir $(LAB_OVERRIDES))
 	printf '%s\n' '{' \
 	  '  "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": true},' \
@@ -79,7 +79,7 @@ test: venv chromium
 	@rc=0; args=(--doctest-modules); \
 	[ -d tests ] && args+=(tests); \
 	[ -d rmapkit ] && args+=(rmapkit); \
-	[ -d tools ] && args+=(tools); \
+	[ -d book/_ext ] && args+=(book/_ext); \
 	$(VPY) -m pytest "$${args[@]}" $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi; \
 	shopt -s nullglob; nbs=(notebooks/*.ipynb); \
@@ -111,10 +111,11 @@ figures: venv
 bench: venv
 	$(VPY) bench/bench.py
 
-# The static book: one page per chapter from the stored outputs, index.html, figures.html
-# and figures/ beside them; fails on a broken local link (tools/build_html.py).
+# The static book (Sphinx + myst-nb, configured in book/conf.py) from the stored outputs:
+# nothing is executed or fetched; a warning (a broken reference, a missing figure) fails it.
 html: venv
-	$(VPY) tools/build_html.py --out build/html
+	$(VPY) -m sphinx -b html -c book -d build/doctrees -W --keep-going -q . build/html
+	@echo "The book: build/html/index.html"
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
