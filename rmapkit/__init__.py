@@ -14,9 +14,25 @@
 
 __all__ = ["Kernel", "Process", "MM", "VMA", "AnonVMA", "AnonVMAChain", "Folio", "PAGE_SIZE",
            "PAGE_SHIFT", "linear_page_index", "vma_address", "folio_anon_vma", "rmap_walk",
-           "vm_normal_page", "SegmentationFault", "BusError", "ValidationError"]
+           "rmap_candidates", "page_vma_mapped", "vm_normal_page", "SegmentationFault",
+           "BusError", "ValidationError"]
+
+import sys as _sys
 
 _ERRORS = {"SegmentationFault", "BusError", "ValidationError"}
+
+
+def _register_display():
+    """Inside IPython (Jupyter, nbval), let rmapkit.render draw the model's objects.
+
+    The renderers register themselves by class name (rmapkit.render.display.FORMATTERS), so
+    the model never imports them and nothing of the model is imported here.
+    """
+    ipython = _sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and hasattr(shell, "display_formatter"):
+        from .render.display import register_formatters
+        register_formatters(shell)
 
 
 def __getattr__(name):
@@ -25,6 +41,9 @@ def __getattr__(name):
     if name in _ERRORS:
         from . import errors
         return getattr(errors, name)
+    if name in ("PAGE_SIZE", "PAGE_SHIFT"):
+        from . import uapi
+        return getattr(uapi, name)
     if name in __all__:
         from . import model
         return getattr(model, name)
@@ -33,3 +52,6 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+_register_display()

@@ -141,11 +141,6 @@ class Snapshot:
     address_spaces: tuple[AddressSpaceView, ...] = ()
     unknown: dict = field(default_factory=dict)  # field name -> why it is not observable
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """The object graph (SVG) and its ASCII twin, for Jupyter."""
-        from rmapkit.render.display import mimebundle
-        return mimebundle(self)
-
     def process(self, name: str) -> ProcessView:
         for p in self.processes:
             if p.name == name:

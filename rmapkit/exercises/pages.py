@@ -234,7 +234,7 @@ def rmap(rng):
 
 def _walk(res, window, proc, page):
     """rmap_walk() in the model for the folio at ``proc``'s ``page``, explained."""
-    from rmapkit.model.rmap import rmap_candidates     # the walk before the PTE check
+    from rmapkit import page_vma_mapped, rmap_candidates    # the walk, and its PTE check
     names = {p: n for n, p in res.procs.items()}       # model Process -> scenario name
     folio = res.procs[proc].folio_at(BASE + page * PAGE_SIZE)
     snap = res.snapshot
@@ -256,13 +256,11 @@ def _walk(res, window, proc, page):
     found = []
     for vma, addr in rmap_candidates(folio):
         owner = names.get(vma.vm_mm.owner, vma.vm_mm.owner.name)
-        pte = vma.vm_mm.pgtable.get(addr)
-        other = None if pte is None else pte.folio
-        if other is folio:
+        if page_vma_mapped(vma, addr, folio):
             found.append(owner)
             lines.append(f"  {owner} {vma.id}: vma_address() = page {page_of(addr)}; its "
                          f"PTE maps {label}: found")
-        elif pte is None:
+        elif vma.vm_mm.owner.folio_at(addr) is None:
             lines.append(f"  {owner} {vma.id}: vma_address() = page {page_of(addr)}; no "
                          "PTE there: skipped")
         else:

@@ -33,10 +33,6 @@ class AnonVMA:
                 f"children={self.num_children} active={self.num_active_vmas} "
                 f"avcs={len(self.rb_root)}>")
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        from ..render.display import mimebundle
-        return mimebundle(self.kernel.snapshot(), focus=self.label)
-
 
 class AnonVMAChain:
     """struct anon_vma_chain: links one VMA into one anon_vma's interval tree."""

@@ -45,14 +45,6 @@ class Folio:
         m = getattr(self.mapping, "label", None)
         return f"<Folio {self.label} pfn={self.pfn:#x} index={self.index:#x} mapping={m}>"
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """The object graph around this folio (the whole graph for the zero page or a
-        folio no process maps any more)."""
-        from ..render.display import mimebundle
-        snap = self.physmem.kernel.snapshot()
-        mapped = any(f.label == self.label for f in snap.folios)
-        return mimebundle(snap, focus=self.label if mapped else None)
-
 
 class PhysMem:
     """The frame allocator.  Hands out PFNs in increasing order (deterministic). O(1)."""

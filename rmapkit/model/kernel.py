@@ -98,10 +98,6 @@ class Kernel:
         from .snap import build_snapshot
         return build_snapshot(self, window, processes)
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        from ..render.display import mimebundle
-        return mimebundle(self.snapshot())
-
     def __repr__(self):
         return f"<Kernel processes={list(self.processes)} anon_vmas={len(self.anon_vmas)}>"
 
@@ -118,10 +114,6 @@ class Process:
 
     def __repr__(self):
         return f"<Process {self.name} vmas={self.mm.map_count}>"
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        from ..render.display import mimebundle
-        return mimebundle(self.kernel.snapshot(processes=[self]), focus=self.name)
 
     def _alive(self):
         if not self.alive:

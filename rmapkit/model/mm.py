@@ -56,10 +56,6 @@ class MM:
         self.mmap_base = kernel.mmap_base
         self.mmap_min_addr = kernel.mmap_min_addr
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """Displayed as its process: the VMAs and what they map."""
-        return self.owner._repr_mimebundle_(include, exclude)
-
     def __repr__(self):
         return f"<MM of {self.owner.name} map_count={self.map_count}>"
 

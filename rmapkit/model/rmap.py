@@ -16,7 +16,7 @@ from .vmflags import VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
 
 __all__ = ["folio_anon_vma", "folio_add_new_anon_rmap", "folio_add_file_rmap",
            "folio_remove_rmap", "folio_move_anon_rmap", "rmap_walk", "rmap_candidates",
-           "vm_normal_page"]
+           "page_vma_mapped", "vm_normal_page"]
 
 
 def folio_anon_vma(folio):
@@ -106,10 +106,20 @@ def rmap_candidates(folio):
     return out
 
 
+def page_vma_mapped(vma, addr, folio):
+    """Does ``vma``'s PTE at ``addr`` map ``folio``?
+
+    Model of mm/page_vma_mapped.c: page_vma_mapped_walk() for an order-0 folio: the check
+    every rmap_walk() callback makes on a candidate. O(log P).
+    """
+    pte = vma.vm_mm.pgtable.get(addr)
+    return pte is not None and pte.folio is folio
+
+
 def rmap_walk(folio):
     """``(vma, addr)`` for every mapping of ``folio`` (candidates whose PTE maps it).
 
     Model of mm/rmap.c: rmap_walk() with a page_vma_mapped_walk() check. O(log n + k).
     """
     return [(vma, addr) for vma, addr in rmap_candidates(folio)
-            if (pte := vma.vm_mm.pgtable.get(addr)) is not None and pte.folio is folio]
+            if page_vma_mapped(vma, addr, folio)]

