@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """rmapkit benchmark: the model against the running kernel, scaling, and the anon rmap walk.
 
-    python bench/bench.py            # or: make bench
-    python bench/bench.py --quick    # smaller sizes, for a smoke test
+    python bench/bench.py              # or: make bench
+    python bench/bench.py --quick      # smaller sizes, one run: a smoke test
+    python bench/bench.py --ratios     # only the model/kernel rates (section 1)
+    python bench/bench.py --profile    # where the model's time goes, per operation kind
 
-Three measurements, printed as a table with the targets of issue 3:
-
-1. The same random trace of ``--ops`` (default 100,000) mmap / munmap / mprotect / mremap /
-   madvise / read / write operations in a 256-page window, replayed in the model (this
-   process) and against the live kernel (a child process calling libc through ctypes, touches
-   through read(2)/write(2) on a pipe as rmapkit.live does).  Prints ops/s of both and the
-   ratio (target: model >= 1/10 of the kernel), and checks that both gave the same outcome
-   (success or errno) for every operation.
+1. Model rate against the live kernel's (bench/speed.py): the same random trace of
+   ``--ops`` (default 100,000) mmap / munmap / mprotect / mremap / madvise / read / write
+   operations in a 256-page window, and four single-operation loops (MAP_FIXED mmap +
+   munmap of one page; the same with one write fault; mprotect of the middle page of three
+   to r and back, a split into three and a merge into one; mremap of one faulted page there
+   and back with MREMAP_FIXED).  The model runs in this process, the kernel in a child
+   calling libc through ctypes; their chunks alternate so machine load hits both alike.
+   Each workload prints model rate, kernel rate and ratio, as the median of ``--runs``
+   (default 3) runs with the lowest and highest ratio beside it.  Targets: >= 0.33 on
+   the trace and as the loops' geometric mean, >= 0.2 on every loop.  The trace's
+   outcomes (success or errno of every op) must be equal in both.
 2. Per-operation model cost with 1,000 and with 100,000 VMAs in the address space (target:
    the 100k cost at most 2x the 1k cost: the maple tree and interval trees are O(log n)).
 3. rmap walk of folios of one anon_vma holding 10,000 avcs, through its interval tree,
@@ -27,126 +32,22 @@ Python process 100,000 times measures the interpreter, not the mm).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import subprocess
+import statistics
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-PAGE = 4096
-BASE = 0x200000000000
-WINDOW = 256
-PR, PW = 0x1, 0x2
-MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANON = 0x01, 0x02, 0x10, 0x20
-MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
-MADV_DONTNEED = 4
-KINDS = ("mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write")
+import speed  # noqa: E402  (bench/speed.py, beside this file)
 
-
-# -- 1. the trace ------------------------------------------------------------------------------
-def make_trace(seed, n, window=WINDOW):
-    """``n`` ops as (kind, addr, length, arg, arg2) tuples of plain ints (JSON-able)."""
-    r = random.Random(seed)
-    out = []
-    weights = (25, 12, 20, 10, 5, 10, 18)
-    for kind in r.choices(KINDS, weights, k=n):
-        npg = r.randint(1, 6)
-        page = r.randrange(0, window - npg)
-        addr, length = BASE + page * PAGE, npg * PAGE
-        if kind == "mmap":
-            arg = r.choice((PR | PW, PR | PW, PR))
-            out.append((kind, addr, length, arg, MAP_PRIVATE | MAP_ANON | MAP_FIXED))
-        elif kind == "mprotect":
-            out.append((kind, addr, length, r.choice((PR, PR | PW)), 0))
-        elif kind == "mremap":
-            if r.random() < 0.4:
-                new = max(1, min(npg + r.randint(-2, 3), window - page)) * PAGE
-                out.append((kind, addr, length, new, 0))
-            else:
-                dest = r.randrange(0, window - npg)
-                out.append((kind, addr, length, length, BASE + dest * PAGE))
-        elif kind == "madvise":
-            out.append((kind, addr, length, MADV_DONTNEED, 0))
-        else:
-            out.append((kind, addr, length, 0, 0))
-    return out
-
-
-def _guards(mmap):
-    for g in (BASE - PAGE, BASE + WINDOW * PAGE):
-        mmap(g, PAGE, 0, MAP_SHARED | MAP_ANON | MAP_FIXED)
-
-
-def replay_model(trace):
-    """Replay in a fresh model Kernel; return (seconds, outcomes)."""
-    from rmapkit import Kernel, SegmentationFault
-    p = Kernel().spawn()
-    _guards(p.mmap)
-    calls = {"mmap": lambda a, l, x, y: p.mmap(a, l, x, y),
-             "munmap": lambda a, l, x, y: p.munmap(a, l),
-             "mprotect": lambda a, l, x, y: p.mprotect(a, l, x),
-             "mremap": lambda a, l, x, y: p.mremap(a, l, x, MREMAP_MAYMOVE | MREMAP_FIXED, y)
-             if y else p.mremap(a, l, x),
-             "madvise": lambda a, l, x, y: p.madvise(a, l, x),
-             "read": lambda a, l, x, y: p.read(a, l),
-             "write": lambda a, l, x, y: p.write(a, l)}
-    return _replay(trace, calls, SegmentationFault)
-
-
-def _replay(trace, calls, fault):
-    """Run ``trace`` through ``calls``; (seconds, outcomes: 0, an errno, or -11 for a fault).
-
-    The model and the kernel child time exactly this loop, so their rates compare."""
-    outcomes = []
-    t = time.perf_counter()
-    for kind, a, l, x, y in trace:
-        try:
-            calls[kind](a, l, x, y)
-            outcomes.append(0)
-        except OSError as e:
-            outcomes.append(e.errno)
-        except fault:
-            outcomes.append(-11)
-    return time.perf_counter() - t, outcomes
-
-
-def kernel_child():
-    """Body of the kernel replay child: trace on stdin, {"seconds", "outcomes"} on stdout."""
-    from rmapkit.live.syscalls import Fault, Libc
-    trace = json.load(sys.stdin)
-    c = Libc()
-    _guards(c.mmap)
-    calls = {"mmap": lambda a, l, x, y: c.mmap(a, l, x, y),
-             "munmap": lambda a, l, x, y: c.munmap(a, l),
-             "mprotect": lambda a, l, x, y: c.mprotect(a, l, x),
-             "mremap": lambda a, l, x, y: c.mremap(a, l, x, MREMAP_MAYMOVE | MREMAP_FIXED, y)
-             if y else c.mremap(a, l, x),
-             "madvise": lambda a, l, x, y: c.madvise(a, l, x),
-             "read": lambda a, l, x, y: c.touch(a, l, False),
-             "write": lambda a, l, x, y: c.touch(a, l, True)}
-    seconds, outcomes = _replay(trace, calls, Fault)
-    json.dump({"seconds": seconds, "outcomes": outcomes}, sys.stdout)
-
-
-# The child gets a stand-in rmapkit package so it never imports the model (as rmapkit.live).
-_BOOT = ("import sys, types; m = types.ModuleType('rmapkit'); m.__path__ = [{pkg!r}]; "
-         "sys.modules['rmapkit'] = m; sys.path.insert(0, {bench!r}); "
-         "import bench; bench.kernel_child()")
-
-
-def replay_kernel(trace, timeout=600):
-    """Replay against the kernel in a child process; return (seconds, outcomes)."""
-    boot = _BOOT.format(pkg=os.path.join(ROOT, "rmapkit"), bench=os.path.dirname(__file__))
-    r = subprocess.run([sys.executable, "-c", boot], input=json.dumps(trace).encode(),
-                       capture_output=True, timeout=timeout, start_new_session=True)
-    if r.returncode:
-        raise RuntimeError(f"kernel replay failed ({r.returncode}): {r.stderr.decode()[-500:]}")
-    out = json.loads(r.stdout)
-    return out["seconds"], out["outcomes"]
+PAGE = speed.PAGE
+PR, PW = speed.PR, speed.PW
+MAP_PRIVATE, MAP_FIXED, MAP_ANON = speed.MAP_PRIVATE, speed.MAP_FIXED, speed.MAP_ANON
+MADV_DONTNEED = speed.MADV_DONTNEED
 
 
 # -- 2. scaling with the number of VMAs ----------------------------------------------------
@@ -275,31 +176,65 @@ def chapter_times():
     return out
 
 
+def model_vs_kernel(rows, nops, loop_iters, runs, seed):
+    """Section 1: ``runs`` interleaved runs; rows of median rates and the ratio spread."""
+    trace = speed.make_trace(seed, nops)
+    per_run = []
+    for i in range(runs):
+        res, (om, ok) = speed.measure(trace, loop_iters)
+        same = sum(a == b for a, b in zip(om, ok))
+        first = next((j for j, (a, b) in enumerate(zip(om, ok)) if a != b), None)
+        r = speed.ratios(res)
+        r["loops, geometric mean"] = speed.geomean([r[n] for n in speed.LOOPS])
+        per_run.append((res, r))
+        print(f"run {i + 1}/{runs}: trace outcomes equal for {same}/{nops}"
+              + ("" if first is None else f" (first difference at op {first}: "
+                 f"{trace[first]}, model {om[first]}, kernel {ok[first]})")
+              + "; ratios " + ", ".join(f"{v:.3f}" for v in r.values()), flush=True)
+    label = f"median of {runs}" if runs > 1 else "1 run"
+    rows.append((f"model / kernel rate ({label})", "model/s   kernel/s", "ratio [min-max]"))
+    for name in ["trace", *speed.LOOPS, "loops, geometric mean"]:
+        rs = [r[name] for _, r in per_run]
+        med = statistics.median(rs)
+        spread = f"{med:.3f} [{min(rs):.3f}-{max(rs):.3f}]"
+        if name == "loops, geometric mean":
+            rates = ""
+        else:
+            mr = statistics.median(res[name][2] / res[name][0] for res, _ in per_run)
+            kr = statistics.median(res[name][2] / res[name][1] for res, _ in per_run)
+            rates = f"{mr:>8,.0f} {kr:>10,.0f}"
+        goal = 0.2 if name in speed.LOOPS else 0.33
+        rows.append((f"  {name}", rates, f"{spread}  " + _target(med >= goal, f">= {goal}")))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ops", type=int, default=100_000, help="trace length (default 100000)")
+    ap.add_argument("--loops", type=int, default=20_000,
+                    help="iterations of each single-operation loop (default 20000)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="model/kernel runs; the median counts (default 3)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one run (a smoke test)")
+    ap.add_argument("--ratios", action="store_true", help="only section 1 (model/kernel rates)")
+    ap.add_argument("--profile", action="store_true",
+                    help="print where the model's time goes per operation kind, and stop")
     ap.add_argument("--no-chapters", action="store_true",
                     help="skip running the notebooks (about 15 s)")
     args = ap.parse_args()
     nops = 5_000 if args.quick else args.ops
+    loop_iters = 1_000 if args.quick else args.loops
+    runs = 1 if args.quick else args.runs
     small, big = (100, 2_000) if args.quick else (1_000, 100_000)
     navcs = 1_000 if args.quick else 10_000
+    if args.profile:
+        speed.profile(speed.make_trace(args.seed, nops), loop_iters)
+        return
     rows = []
-
-    trace = make_trace(args.seed, nops)
-    tm, om = replay_model(trace)
-    tk, ok = replay_kernel(trace)
-    same = sum(a == b for a, b in zip(om, ok))
-    first = next((i for i, (a, b) in enumerate(zip(om, ok)) if a != b), None)
-    ratio = (nops / tm) / (nops / tk)
-    print(f"trace: {nops} ops (seed {args.seed}), outcomes equal for {same}/{nops}"
-          + ("" if first is None else f" (first difference at op {first}: {trace[first]}, "
-             f"model {om[first]}, kernel {ok[first]})"))
-    rows.append(("model ops/s", f"{nops / tm:,.0f}", ""))
-    rows.append(("kernel ops/s (ctypes)", f"{nops / tk:,.0f}", ""))
-    rows.append(("model / kernel rate", f"{ratio:.3f}", _target(ratio >= 0.1, ">= 0.1")))
+    model_vs_kernel(rows, nops, loop_iters, runs, args.seed)
+    if args.ratios:
+        _print(rows)
+        return
 
     reps = 200 if args.quick else 2_000
     c_small = min(per_op_cost(small, reps) for _ in range(2))
@@ -310,10 +245,10 @@ def main():
     rows.append((f"{big:,} / {small:,} cost ratio", f"{scale:.2f}", _target(scale <= 2, "<= 2")))
 
     walk, lin, n = rmap_vs_scan(navcs, 500)
-    speed = lin / walk
+    ratio = lin / walk
     rows.append((f"rmap walk, anon_vma with {n:,} avcs", f"{walk * 1e6:.1f} us", ""))
     rows.append(("linear scan of the avcs", f"{lin * 1e6:.1f} us", ""))
-    rows.append(("scan / walk", f"{speed:.0f}x", _target(speed >= 50, ">= 50x")))
+    rows.append(("scan / walk", f"{ratio:.0f}x", _target(ratio >= 50, ">= 50x")))
 
     lat = render_latency()
     if lat is None:
@@ -331,10 +266,15 @@ def main():
         else:
             for stem, sec in times.items():
                 rows.append((f"chapter {stem}", f"{sec:.1f} s", _target(sec < 10, "< 10 s")))
+    _print(rows)
 
+
+def _print(rows):
     w = max(len(r[0]) for r in rows)
+    v = max(len(r[1]) for r in rows)
+    print()
     for name, val, target in rows:
-        print(f"{name:<{w}}  {val:>14}  {target}")
+        print(f"{name:<{w}}  {val:>{v}}  {target}")
 
 
 def _target(ok, text):
