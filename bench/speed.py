@@ -98,7 +98,8 @@ def trace_calls(sys_):
 
 
 def replay(trace, calls, fault, per_kind=None):
-    """Run ``trace`` through ``calls``; (seconds, outcomes: 0, an errno, or -11 for a fault).
+    """Run ``trace`` through ``calls``: ((wall s, CPU s), outcomes: 0, an errno, or -11 for
+    a fault).
 
     The model and the kernel child time exactly this loop, so their rates compare.  With
     a ``per_kind`` dict, each kind's own time is added to it (that costs two clock reads
@@ -106,7 +107,7 @@ def replay(trace, calls, fault, per_kind=None):
     outcomes = []
     append = outcomes.append
     clock = time.perf_counter
-    t = clock()
+    t = _clock()
     for kind, a, l, x, y in trace:
         if per_kind is not None:
             t0 = clock()
@@ -119,7 +120,16 @@ def replay(trace, calls, fault, per_kind=None):
             append(-11)
         if per_kind is not None:
             per_kind[kind] = per_kind.get(kind, 0.0) + clock() - t0
-    return clock() - t, outcomes
+    return _since(t), outcomes
+
+
+def _clock():
+    return time.perf_counter(), time.process_time()
+
+
+def _since(t):
+    """(wall seconds, CPU seconds of this process) since ``t = _clock()``."""
+    return time.perf_counter() - t[0], time.process_time() - t[1]
 
 
 # -- the four loops ------------------------------------------------------------------------
@@ -143,39 +153,39 @@ def _setup_faulted(s):
 
 def _body_mmap_munmap(s, n):
     mmap, munmap = s.mmap, s.munmap
-    t = time.perf_counter()
+    t = _clock()
     for _ in range(n):
         mmap(A, PAGE, PR | PW, ANON_FIXED)
         munmap(A, PAGE)
-    return time.perf_counter() - t
+    return _since(t)
 
 
 def _body_mmap_write_munmap(s, n):
     mmap, write, munmap = s.mmap, s.write, s.munmap
-    t = time.perf_counter()
+    t = _clock()
     for _ in range(n):
         mmap(A, PAGE, PR | PW, ANON_FIXED)
         write(A, PAGE)
         munmap(A, PAGE)
-    return time.perf_counter() - t
+    return _since(t)
 
 
 def _body_mprotect(s, n):
     mprotect, mid = s.mprotect, A + PAGE
-    t = time.perf_counter()
+    t = _clock()
     for _ in range(n):
         mprotect(mid, PAGE, PR)          # [A, A+3P) splits into three VMAs
         mprotect(mid, PAGE, PR | PW)     # and merges back into one
-    return time.perf_counter() - t
+    return _since(t)
 
 
 def _body_mremap(s, n):
     mremap, flags = s.mremap, MREMAP_MAYMOVE | MREMAP_FIXED
-    t = time.perf_counter()
+    t = _clock()
     for _ in range(n):
         mremap(A, PAGE, PAGE, flags, B)
         mremap(B, PAGE, PAGE, flags, A)
-    return time.perf_counter() - t
+    return _since(t)
 
 
 def _teardown(s):
@@ -276,11 +286,11 @@ def _chunks(total, size):
     return [min(size, total - i) for i in range(0, total, size)]
 
 
-def measure(trace, loop_iters, chunk_ops=5_000, chunk_iters=1_000):
+def measure(trace, loop_iters, chunk_ops=2_000, chunk_iters=500):
     """One run: the trace and every loop, model and kernel chunks alternating (ABBA).
 
-    Returns {workload: (model seconds, kernel seconds, calls)} and the trace's outcome
-    pairs.  Each side's seconds are the sum of its chunks' timed loops."""
+    Returns {workload: Timing} and the trace's outcome pairs (model, kernel).  Each side's
+    time is the sum of its chunks' timed loops, as wall-clock and as CPU time."""
     from rmapkit import SegmentationFault
     child = KernelChild()
     try:
@@ -288,44 +298,66 @@ def measure(trace, loop_iters, chunk_ops=5_000, chunk_iters=1_000):
         p = model_process(mc)
         calls = trace_calls(p)
         res, om, ok = {}, [], []
-        tm = tk = 0.0
+        t = Timing(len(trace))
         for i, lo in enumerate(range(0, len(trace), chunk_ops)):
             part = trace[lo:lo + chunk_ops]
             for side in ((0, 1) if i % 2 == 0 else (1, 0)):
                 if side == 0:
                     s, o = replay(part, calls, SegmentationFault)
-                    tm += s
+                    t.add_model(s)
                     om += o
                 else:
                     r = child.ask(op="trace", ops=part)
-                    tk += r["seconds"]
+                    t.add_kernel(r["seconds"])
                     ok += r["outcomes"]
-        res["trace"] = (tm, tk, len(trace))
+        res["trace"] = t
         for name, (setup, body, per) in LOOPS.items():
             setup(p)
             child.ask(op="setup", loop=name)
-            tm = tk = 0.0
+            t = Timing(loop_iters * per)
             for i, n in enumerate(_chunks(loop_iters, chunk_iters)):
                 for side in ((0, 1) if i % 2 == 0 else (1, 0)):
                     if side == 0:
-                        tm += body(p, n)
+                        t.add_model(body(p, n))
                     else:
-                        tk += child.ask(op="run", loop=name, n=n)["seconds"]
+                        t.add_kernel(child.ask(op="run", loop=name, n=n)["seconds"])
             _teardown(p)
             child.ask(op="teardown")
-            res[name] = (tm, tk, loop_iters * per)
+            res[name] = t
         return res, (om, ok)
     finally:
         child.close()
 
 
+class Timing:
+    """Model and kernel time of one workload of ``calls`` calls: wall-clock and CPU."""
+
+    def __init__(self, calls):
+        self.calls = calls
+        self.model = [0.0, 0.0]            # wall, CPU
+        self.kernel = [0.0, 0.0]
+
+    def add_model(self, t):
+        self.model[0] += t[0]
+        self.model[1] += t[1]
+
+    def add_kernel(self, t):
+        self.kernel[0] += t[0]
+        self.kernel[1] += t[1]
+
+    def rates(self, cpu=True):
+        """(model calls/s, kernel calls/s)."""
+        i = 1 if cpu else 0
+        return self.calls / self.model[i], self.calls / self.kernel[i]
+
+    def ratio(self, cpu=True):
+        """Model rate / kernel rate."""
+        m, k = self.rates(cpu)
+        return m / k
+
+
 def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs))
-
-
-def ratios(res):
-    """workload -> model rate / kernel rate (= kernel seconds / model seconds)."""
-    return {w: tk / tm for w, (tm, tk, _) in res.items()}
 
 
 # -- --profile ----------------------------------------------------------------------------------
@@ -354,7 +386,7 @@ def profile(trace, loop_iters, top=12):
     # Plain times per kind first (no profiler: the profiler's overhead is uneven).
     p = model_process()
     per_kind = {}
-    total, _ = replay(trace, trace_calls(p), SegmentationFault, per_kind)
+    (total, _cpu), _ = replay(trace, trace_calls(p), SegmentationFault, per_kind)
     counts = {k: 0 for k in KINDS}
     for op in trace:
         counts[op[0]] += 1
@@ -387,6 +419,6 @@ def profile(trace, loop_iters, top=12):
         pr.enable()
         body(p, loop_iters)
         pr.disable()
-        t = body(p, loop_iters)
+        t, _cpu = body(p, loop_iters)
         print(f"  loop {name}: {1e6 * t / loop_iters:.1f} us/iteration without the profiler")
         print("\n".join(_profile_rows(pr, top)))

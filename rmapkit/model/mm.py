@@ -44,7 +44,6 @@ class MM:
         self.kernel = kernel
         self.owner = owner
         self._tree = SortedKeyList(key=lambda v: v.vm_start)
-        self._tree_members = set()
         self._first = None                   # the lowest VMA (head of the _next links)
         # The free gaps between VMAs, by size class (floor(log2(size))): class -> sorted
         # (end, start).  The maple tree keeps the largest gap of every subtree for
@@ -70,7 +69,7 @@ class MM:
         self._gap_add(lo, vma.vm_start)
         self._gap_add(vma.vm_end, hi)
         self._tree.add(vma)
-        self._tree_members.add(vma)
+        vma._linked = True
         vma._prev, vma._next = below, above
         if below is not None:
             below._next = vma
@@ -81,7 +80,7 @@ class MM:
 
     def _tree_remove(self, vma):
         self._tree.remove(vma)
-        self._tree_members.discard(vma)
+        vma._linked = False
         below, above = vma._prev, vma._next
         if below is not None:
             below._next = above
@@ -162,14 +161,14 @@ class MM:
 
     def vma_prev(self, vma):
         """The VMA before ``vma``.  Model of vma_prev(). O(1) for a linked VMA."""
-        if vma in self._tree_members:
+        if vma._linked and vma.vm_mm is self:
             return vma._prev
         return next(self._tree.irange_key(max_key=vma.vm_start, inclusive=(True, False),
                                           reverse=True), None)
 
     def vma_next(self, vma):
         """The VMA after ``vma``.  Model of vma_next(). O(1) for a linked VMA."""
-        if vma in self._tree_members:
+        if vma._linked and vma.vm_mm is self:
             return vma._next
         return self._above(vma.vm_start)
 

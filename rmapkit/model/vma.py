@@ -5,6 +5,8 @@ linear_page_index(), mm/internal.h: vma_address(), include/linux/mm.h: vma_set_r
 vma_is_anonymous(), and mm/vma.c's anon_vma_interval_tree_pre/post_update_vma().
 """
 
+from operator import attrgetter
+
 from ..errors import ValidationError
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import avc_insert, avc_remove
@@ -15,6 +17,16 @@ __all__ = ["VMA", "linear_page_index", "vma_address", "vma_set_range"]
 EFAULT = -14
 
 
+def _tree_key(name):
+    """A read-only VMA field: read straight from the slot, assignment refused."""
+    def refuse(self, value):
+        raise AttributeError(f"{name} is a tree key: change it with mmap()/munmap()/"
+                             "mprotect()/mremap(), not by assignment")
+    # attrgetter reads the slot without a Python frame: these fields are read on every
+    # lookup, merge test and rmap step.
+    return property(attrgetter("_" + name), refuse, doc=f"``{name}`` (read-only).")
+
+
 class VMA:
     """struct vm_area_struct: ``[vm_start, vm_end)``, ``vm_pgoff``, ``vm_flags``, links.
 
@@ -22,30 +34,26 @@ class VMA:
     of ``i_mmap`` and of every avc, so they change only through the syscalls.
     """
 
-    _KEYS = ("vm_start", "vm_end", "vm_pgoff")
+    __slots__ = ("vm_mm", "_vm_start", "_vm_end", "_vm_pgoff", "vm_flags", "vm_file",
+                 "vm_ops", "anon_vma", "anon_vma_chain", "id", "_prev", "_next", "_linked",
+                 "__weakref__")
 
     def __init__(self, mm, start, end, pgoff, flags, file=None, vm_ops=None):
-        d = self.__dict__
-        d["vm_mm"] = mm
-        d["_vm_start"], d["_vm_end"], d["_vm_pgoff"] = start, end, pgoff
-        d["vm_flags"] = flags
-        d["vm_file"] = file
-        d["vm_ops"] = vm_ops               # None: anonymous (vma_is_anonymous())
-        d["anon_vma"] = None
-        d["anon_vma_chain"] = []           # AnonVMAChain, newest first (same_vma list)
-        d["id"] = f"vma{mm.kernel._next_vma}"
-        d["_prev"] = d["_next"] = None     # address-order neighbours while linked (MM)
+        self.vm_mm = mm
+        self._vm_start, self._vm_end, self._vm_pgoff = start, end, pgoff
+        self.vm_flags = flags
+        self.vm_file = file
+        self.vm_ops = vm_ops               # None: anonymous (vma_is_anonymous())
+        self.anon_vma = None
+        self.anon_vma_chain = []           # AnonVMAChain, newest first (same_vma list)
+        self.id = f"vma{mm.kernel._next_vma}"
+        self._prev = self._next = None     # address-order neighbours while linked (MM)
+        self._linked = False               # in its mm's VMA tree
         mm.kernel._next_vma += 1
 
-    vm_start = property(lambda self: self._vm_start)
-    vm_end = property(lambda self: self._vm_end)
-    vm_pgoff = property(lambda self: self._vm_pgoff)
-
-    def __setattr__(self, name, value):
-        if name in self._KEYS:
-            raise AttributeError(f"{name} is a tree key: change it with mmap()/munmap()/"
-                                 "mprotect()/mremap(), not by assignment")
-        self.__dict__[name] = value
+    vm_start = _tree_key("vm_start")
+    vm_end = _tree_key("vm_end")
+    vm_pgoff = _tree_key("vm_pgoff")
 
     @property
     def pages(self):
@@ -112,10 +120,9 @@ def vma_set_range(vma, start, end, pgoff):
         mapping.i_mmap.remove(vma)
 
     def assign():
-        d = vma.__dict__
-        d["_vm_start"], d["_vm_end"], d["_vm_pgoff"] = start, end, pgoff
+        vma._vm_start, vma._vm_end, vma._vm_pgoff = start, end, pgoff
 
-    if vma in mm._tree_members:
+    if vma._linked:
         mm._tree_move(vma, start, assign)
     else:
         assign()
