@@ -8,6 +8,9 @@ __thp_get_unmapped_area().  The maple tree is a ``SortedKeyList`` keyed on ``vm_
 ``SortedDict`` from page address to PTE, so range walks touch only present entries.
 """
 
+from bisect import bisect_left, bisect_right
+from operator import attrgetter
+
 from sortedcontainers import SortedDict, SortedKeyList, SortedList
 
 from ..uapi import MAP_SHARED, PAGE_SHIFT, PAGE_SIZE
@@ -31,6 +34,42 @@ class PTE:
         self.special = special           # pte_special(): zero page and remapped PFNs
 
 
+class _VMATree(SortedKeyList):
+    """The maple tree's stand-in: VMAs sorted by ``vm_start``, plus the two queries the
+    model asks most, written against SortedKeyList's sublists (``_lists``, ``_keys``,
+    ``_maxes``, stable since sortedcontainers 2.0; pinned <3 in pyproject.toml) because the
+    generic ``irange_key()`` builds an iterator chain for every answer."""
+
+    def __init__(self):
+        super().__init__(key=attrgetter("_vm_start"))
+
+    def floor(self, key):
+        """The VMA with the highest vm_start <= ``key``, or None.  O(log n)."""
+        maxes = self._maxes
+        if not maxes:
+            return None
+        pos = bisect_right(maxes, key)
+        if pos == len(maxes):
+            return self._lists[-1][-1]
+        idx = bisect_right(self._keys[pos], key)
+        if idx:
+            return self._lists[pos][idx - 1]
+        return self._lists[pos - 1][-1] if pos else None
+
+    def rekey(self, vma, old, new):
+        """Record that ``vma``'s vm_start changed from ``old`` to ``new`` where the order
+        does not change (it stays between the same neighbours).  O(log n), no re-sort."""
+        maxes, keys = self._maxes, self._keys
+        pos = bisect_left(maxes, old)
+        sub = keys[pos]
+        idx = bisect_left(sub, old)
+        if self._lists[pos][idx] is not vma:
+            raise AssertionError(f"VMA tree: {vma!r} is not at key {old:#x}")
+        sub[idx] = new
+        if idx == len(sub) - 1:
+            maxes[pos] = new
+
+
 def _gap_bounds(below, above):
     """The free range between two neighbouring VMAs (either may be None: the edges)."""
     return (below.vm_end if below is not None else 0,
@@ -43,7 +82,7 @@ class MM:
     def __init__(self, kernel, owner):
         self.kernel = kernel
         self.owner = owner
-        self._tree = SortedKeyList(key=lambda v: v.vm_start)
+        self._tree = _VMATree()
         self._first = None                   # the lowest VMA (head of the _next links)
         # The free gaps between VMAs, by size class (floor(log2(size))): class -> sorted
         # (end, start).  The maple tree keeps the largest gap of every subtree for
@@ -97,16 +136,14 @@ class MM:
     def _tree_move(self, vma, new_start, assign):
         """Let ``assign()`` change a linked VMA's range to start at ``new_start``; it must
         stay between the same neighbours (vma_set_range() only shrinks a VMA or grows it
-        into free space).  The tree is re-sorted only if vm_start moves.  O(log n)."""
+        into free space), so its place in the tree does not change.  O(log n)."""
         lo, hi = _gap_bounds(vma._prev, vma._next)
-        self._gap_remove(lo, vma.vm_start)
+        old_start = vma.vm_start
+        self._gap_remove(lo, old_start)
         self._gap_remove(vma.vm_end, hi)
-        if new_start == vma.vm_start:
-            assign()
-        else:
-            self._tree.remove(vma)
-            assign()
-            self._tree.add(vma)
+        assign()
+        if new_start != old_start:
+            self._tree.rekey(vma, old_start, new_start)
         self._gap_add(lo, vma.vm_start)
         self._gap_add(vma.vm_end, hi)
 
@@ -129,16 +166,14 @@ class MM:
         """The VMAs in address order (a copy).  O(n)."""
         return list(self._tree)
 
-    # Lookups walk the tree with irange_key() rather than positional indexing: a
-    # SortedKeyList rebuilds its positional index after every insertion or removal,
-    # which costs O(n / load) and would make each syscall grow with the address space.
     def _at_or_below(self, addr):
         """The VMA with the highest vm_start <= addr, or None. O(log n)."""
-        return next(self._tree.irange_key(max_key=addr, reverse=True), None)
+        return self._tree.floor(addr)
 
     def _above(self, addr):
         """The VMA with the lowest vm_start > addr, or None. O(log n)."""
-        return next(self._tree.irange_key(min_key=addr, inclusive=(False, True)), None)
+        v = self._tree.floor(addr)
+        return v._next if v is not None else self._first
 
     def find_vma(self, addr):
         """The first VMA with ``vm_end > addr``, or None.  Model of mm/mmap.c: find_vma(). O(log n)."""
@@ -163,8 +198,7 @@ class MM:
         """The VMA before ``vma``.  Model of vma_prev(). O(1) for a linked VMA."""
         if vma._linked and vma.vm_mm is self:
             return vma._prev
-        return next(self._tree.irange_key(max_key=vma.vm_start, inclusive=(True, False),
-                                          reverse=True), None)
+        return self._tree.floor(vma.vm_start - 1)
 
     def vma_next(self, vma):
         """The VMA after ``vma``.  Model of vma_next(). O(1) for a linked VMA."""
@@ -174,10 +208,12 @@ class MM:
 
     def vmas_in(self, start, end):
         """The VMAs overlapping ``[start, end)``, in order (a list).  O(log n + k)."""
-        first = self.find_vma(start)
-        if first is None or first.vm_start >= end:
-            return []
-        return list(self._tree.irange_key(first.vm_start, end - 1))
+        v = self.find_vma(start)
+        out = []
+        while v is not None and v.vm_start < end:
+            out.append(v)
+            v = v._next
+        return out
 
     # -- page tables ------------------------------------------------------------
     def ptes_in(self, start, end):

@@ -71,6 +71,12 @@ def _validate_mm(p):
                 _fail(f"{tag}: page {a:#x}: {folio.label}.index {folio.index:#x} != "
                       f"linear_page_index {linear_page_index(v, a):#x}")
         prev = v
+    # The tree's keys are the VMAs' vm_start (MM._tree_move() re-keys in place).
+    keys = [k for sub in mm._tree._keys for k in sub]
+    if keys != [v.vm_start for v in vmas]:
+        bad = next(v for k, v in zip(keys, vmas) if k != v.vm_start)
+        _fail(f"{p.name}: VMA tree keys {bad.id} at {keys[vmas.index(bad)]:#x}, "
+              f"but its vm_start is {bad.vm_start:#x}")
     # The neighbour links and the free-gap index agree with the tree.
     if (mm._first is not (vmas[0] if vmas else None)
             or any(a._next is not b or b._prev is not a for a, b in zip(vmas, vmas[1:]))
