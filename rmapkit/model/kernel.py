@@ -123,27 +123,42 @@ class Process:
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0):
         """mmap(2): see rmapkit.model.mmap.do_mmap (do_mmap()). O(log n) + pages populated."""
         self._alive()
-        return do_mmap(self, addr, length, prot, flags, fd, offset)
+        try:
+            return do_mmap(self, addr, length, prot, flags, fd, offset)
+        finally:
+            self.mm.sync_gaps()     # once per syscall, even a failed one
 
     def munmap(self, addr, length):
         """munmap(2): see rmapkit.model.mmap.do_munmap (do_vmi_munmap()). O(k log n) + pages."""
         self._alive()
-        return do_munmap(self, addr, length)
+        try:
+            return do_munmap(self, addr, length)
+        finally:
+            self.mm.sync_gaps()     # once per syscall, even a failed one
 
     def mprotect(self, addr, length, prot):
         """mprotect(2): see rmapkit.model.mmap.do_mprotect (do_mprotect_pkey()). O(k log n)."""
         self._alive()
-        return do_mprotect(self, addr, length, prot)
+        try:
+            return do_mprotect(self, addr, length, prot)
+        finally:
+            self.mm.sync_gaps()     # once per syscall, even a failed one
 
     def mremap(self, old_addr, old_len, new_len, flags=0, new_addr=0):
         """mremap(2): see rmapkit.model.mremap.do_mremap. O(c log n) + PTEs moved."""
         self._alive()
-        return do_mremap(self, old_addr, old_len, new_len, flags, new_addr)
+        try:
+            return do_mremap(self, old_addr, old_len, new_len, flags, new_addr)
+        finally:
+            self.mm.sync_gaps()     # once per syscall, even a failed one
 
     def madvise(self, addr, length, advice):
         """madvise(2): see rmapkit.model.mmap.do_madvise. O(k log n) + pages zapped."""
         self._alive()
-        return do_madvise(self, addr, length, advice)
+        try:
+            return do_madvise(self, addr, length, advice)
+        finally:
+            self.mm.sync_gaps()     # once per syscall, even a failed one
 
     def read(self, addr, length=1):
         """Read one byte of every page in the range (read faults; SIGSEGV if forbidden).
@@ -166,13 +181,17 @@ class Process:
         self._alive()
         child = self.kernel.spawn(name)
         child.fds = dict(self.fds)
-        dup_mmap(child, self)
+        try:
+            dup_mmap(child, self)
+        finally:
+            child.mm.sync_gaps()
         return child
 
     def exit(self):
         """exit(2): tear down the address space.  Model of exit_mmap(). O(n c log n + pages)."""
         self._alive()
         exit_mmap(self)
+        self.mm.sync_gaps()
         self.alive = False
         self.fds.clear()
         del self.kernel.processes[self.name]

@@ -70,12 +70,6 @@ class _VMATree(SortedKeyList):
             maxes[pos] = new
 
 
-def _gap_bounds(below, above):
-    """The free range between two neighbouring VMAs (either may be None: the edges)."""
-    return (below.vm_end if below is not None else 0,
-            above.vm_start if above is not None else TASK_SIZE)
-
-
 class MM:
     """struct mm_struct of one process."""
 
@@ -87,8 +81,12 @@ class MM:
         # The free gaps between VMAs, by size class (floor(log2(size))): class -> sorted
         # (end, start).  The maple tree keeps the largest gap of every subtree for
         # unmapped_area_topdown(); this index answers the same question without a walk.
-        self._gaps = {}
-        self._gap_add(0, TASK_SIZE)
+        # Tree changes only note gaps that appear (+1) and vanish (-1) in _gap_pending;
+        # sync_gaps() applies the net change once per syscall, so a gap removed and
+        # re-added within one call (a split, a merge, a VMA whose far edge stays put)
+        # never touches the sorted lists.
+        self._gaps = {TASK_SIZE.bit_length() - 1: SortedList([(TASK_SIZE, 0)])}
+        self._gap_pending = {}
         self.pgtable = SortedDict()          # page address -> PTE
         self.map_count = 0
         self.mmap_base = kernel.mmap_base
@@ -99,14 +97,24 @@ class MM:
 
     # -- the VMA tree (maple tree) ------------------------------------------------
     # Each linked VMA also carries _prev/_next links in address order (the maple tree's
-    # neighbours), so the neighbour of a VMA never needs a tree search.
+    # neighbours), so the neighbour of a VMA never needs a tree search.  Each change
+    # notes the free gaps it ends (-1) and makes (+1) in _gap_pending; empty gaps are not
+    # gaps.  A gap that would be negative means VMAs overlap: a bug, never an errno.
     def _tree_add(self, vma):
-        below = self._at_or_below(vma.vm_start)
+        start, end = vma._vm_start, vma._vm_end
+        below = self._tree.floor(start)
         above = below._next if below is not None else self._first
-        lo, hi = _gap_bounds(below, above)
-        self._gap_remove(lo, hi)
-        self._gap_add(lo, vma.vm_start)
-        self._gap_add(vma.vm_end, hi)
+        lo = below._vm_end if below is not None else 0
+        hi = above._vm_start if above is not None else TASK_SIZE
+        if start < lo or hi < end:
+            raise AssertionError(f"{vma!r} overlaps a linked VMA in [{lo:#x}, {hi:#x})")
+        pending = self._gap_pending
+        if hi > lo:                                   # [lo, hi) -> [lo, start) + [end, hi)
+            pending[lo, hi] = pending.get((lo, hi), 0) - 1
+        if start > lo:
+            pending[lo, start] = pending.get((lo, start), 0) + 1
+        if hi > end:
+            pending[end, hi] = pending.get((end, hi), 0) + 1
         self._tree.add(vma)
         vma._linked = True
         vma._prev, vma._next = below, above
@@ -123,43 +131,78 @@ class MM:
         below, above = vma._prev, vma._next
         if below is not None:
             below._next = above
+            lo = below._vm_end
         else:
             self._first = above
+            lo = 0
         if above is not None:
             above._prev = below
+            hi = above._vm_start
+        else:
+            hi = TASK_SIZE
         vma._prev = vma._next = None
-        lo, hi = _gap_bounds(below, above)
-        self._gap_remove(lo, vma.vm_start)
-        self._gap_remove(vma.vm_end, hi)
-        self._gap_add(lo, hi)
+        start, end = vma._vm_start, vma._vm_end
+        pending = self._gap_pending
+        if start > lo:                                # [lo, start) + [end, hi) -> [lo, hi)
+            pending[lo, start] = pending.get((lo, start), 0) - 1
+        if hi > end:
+            pending[end, hi] = pending.get((end, hi), 0) - 1
+        if hi > lo:
+            pending[lo, hi] = pending.get((lo, hi), 0) + 1
 
     def _tree_move(self, vma, new_start, assign):
         """Let ``assign()`` change a linked VMA's range to start at ``new_start``; it must
         stay between the same neighbours (vma_set_range() only shrinks a VMA or grows it
         into free space), so its place in the tree does not change.  O(log n)."""
-        lo, hi = _gap_bounds(vma._prev, vma._next)
-        old_start = vma.vm_start
-        self._gap_remove(lo, old_start)
-        self._gap_remove(vma.vm_end, hi)
+        below, above = vma._prev, vma._next
+        lo = below._vm_end if below is not None else 0
+        hi = above._vm_start if above is not None else TASK_SIZE
+        old_start, old_end = vma._vm_start, vma._vm_end
         assign()
-        if new_start != old_start:
-            self._tree.rekey(vma, old_start, new_start)
-        self._gap_add(lo, vma.vm_start)
-        self._gap_add(vma.vm_end, hi)
+        start, end = vma._vm_start, vma._vm_end
+        if start < lo or hi < end:
+            raise AssertionError(f"{vma!r} grew over a neighbour in [{lo:#x}, {hi:#x})")
+        pending = self._gap_pending
+        if start != old_start:                        # [lo, old_start) -> [lo, start)
+            self._tree.rekey(vma, old_start, start)
+            if old_start > lo:
+                pending[lo, old_start] = pending.get((lo, old_start), 0) - 1
+            if start > lo:
+                pending[lo, start] = pending.get((lo, start), 0) + 1
+        if end != old_end:                            # [old_end, hi) -> [end, hi)
+            if hi > old_end:
+                pending[old_end, hi] = pending.get((old_end, hi), 0) - 1
+            if hi > end:
+                pending[end, hi] = pending.get((end, hi), 0) + 1
 
     # -- the free gaps ------------------------------------------------------------
-    def _gap_add(self, start, end):
-        if end < start:
-            raise AssertionError(f"negative gap [{start:#x}, {end:#x}): VMAs overlap")
-        if end > start:
-            self._gaps.setdefault((end - start).bit_length() - 1, SortedList()).add((end, start))
+    def sync_gaps(self):
+        """Apply the gap changes noted since the last call to the free-gap index.
 
-    def _gap_remove(self, start, end):
-        if end > start:
+        Called at the end of every syscall (Process) and before a placement search.
+        O(g log n) for the g gaps that really changed.
+        """
+        pending = self._gap_pending
+        if not pending:
+            return
+        gaps = self._gaps
+        for (start, end), n in pending.items():
+            if not n:
+                continue
             c = (end - start).bit_length() - 1
-            self._gaps[c].remove((end, start))
-            if not self._gaps[c]:
-                del self._gaps[c]
+            if n == 1:
+                sizeclass = gaps.get(c)
+                if sizeclass is None:
+                    sizeclass = gaps[c] = SortedList()
+                sizeclass.add((end, start))
+            elif n == -1:
+                sizeclass = gaps[c]
+                sizeclass.remove((end, start))
+                if not sizeclass:
+                    del gaps[c]
+            else:
+                raise AssertionError(f"gap [{start:#x}, {end:#x}) added {n:+d} times net")
+        pending.clear()
 
     @property
     def vmas(self):
@@ -240,6 +283,7 @@ class MM:
         high, low = self.mmap_base, max(PAGE_SIZE, self.mmap_min_addr)
         if high - low < length:
             return None
+        self.sync_gaps()                          # mid-syscall (mremap after its unmaps)
         # The gap that holds mmap_base itself is usable up to mmap_base: the best answer.
         below = self._at_or_below(high - 1)
         gs = below.vm_end if below is not None else 0

@@ -85,6 +85,9 @@ def _validate_mm(p):
     from .mm import TASK_SIZE
     edges = [0] + [x for v in vmas for x in (v.vm_start, v.vm_end)] + [TASK_SIZE]
     want = sorted((e, s) for s, e in zip(edges[::2], edges[1::2]) if e > s)
+    if any(mm._gap_pending.values()):
+        _fail(f"{p.name}: free-gap changes {mm._gap_pending} were not applied at the end "
+              "of the syscall (MM.sync_gaps())")
     have = sorted(g for gaps in mm._gaps.values() for g in gaps)
     if want != have:
         _fail(f"{p.name}: free-gap index {[(hex(s), hex(e)) for e, s in have][:6]} does not "
