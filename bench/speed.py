@@ -13,12 +13,13 @@ through read(2)/write(2) on a pipe as rmapkit.live does), driven by the same Pyt
   and back: three VMAs, then one) and ``mremap there+back`` (one faulted page moved away
   and back with MREMAP_FIXED).
 
-Interleaved: each workload is cut into chunks and the chunks alternate between model and
-kernel (ABBA order), so a load spike from other processes on the machine lands on both
-sides alike and the *ratio* is stable even when the rates are not.  The kernel child is
-given no more work than the model: before the first chunk the model's process gets as
-many extra VMAs as the child's address space holds (its Python, libraries and heap), so
-both search trees are about the same size.
+Interleaved: each side runs in a worker process of its own, each workload is cut into
+chunks and the chunks alternate between the two workers (ABBA order), so a load spike
+from other processes on the machine lands on both sides alike and the *ratio* is stable
+even when the rates are not.  Each worker times its own chunks, wall-clock and CPU time.
+The kernel is given no more work than the model: before the first chunk the model's
+process gets as many extra VMAs as the kernel worker's address space holds (its Python,
+libraries and heap), so both search trees are about the same size.
 
 ``profile()`` runs the same workloads in the model under cProfile, one profile per
 operation kind, and prints each kind's share of the time and its costliest functions.
@@ -201,7 +202,7 @@ LOOPS = {
 }
 
 
-# -- the kernel side: a child process serving chunks ------------------------------------------
+# -- the two sides: worker processes serving chunks ---------------------------------------------
 class _Kernel:
     """The live syscalls with the model Process's signatures (read/write touch pages)."""
 
@@ -212,29 +213,40 @@ class _Kernel:
         self.write = functools.partial(libc.touch, write=True)
 
 
-def kernel_child():
-    """Body of the kernel child: one JSON request per line on stdin, one reply per line."""
-    from rmapkit.live.syscalls import Fault, Libc
-    k = _Kernel(Libc())
-    calls = trace_calls(k)
+def worker(side):
+    """Body of a worker: one JSON request per line on stdin, one reply per line on stdout.
+
+    ``side`` "kernel" drives the live kernel (rmapkit.live only: the boot line below gives
+    it a stand-in rmapkit package, so it never imports the model); "model" drives a model
+    process.  Both run the same replay() and loop bodies."""
+    if side == "kernel":
+        from rmapkit.live.syscalls import Fault, Libc
+        s = _Kernel(Libc())
+        _guards(s.mmap)
+    else:
+        from rmapkit import SegmentationFault as Fault
+        s = None
+    calls = trace_calls(s) if s is not None else None
     out = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)
         op = req["op"]
         if op == "start":
-            _guards(k.mmap)
+            if side == "model":
+                s = model_process(req["map_count"])
+                calls = trace_calls(s)
             with open("/proc/self/maps") as f:
                 reply = {"map_count": sum(1 for _ in f)}
         elif op == "trace":
             seconds, outcomes = replay(req["ops"], calls, Fault)
             reply = {"seconds": seconds, "outcomes": outcomes}
         elif op == "setup":
-            LOOPS[req["loop"]][0](k)
+            LOOPS[req["loop"]][0](s)
             reply = {}
         elif op == "run":
-            reply = {"seconds": LOOPS[req["loop"]][1](k, req["n"])}
+            reply = {"seconds": LOOPS[req["loop"]][1](s, req["n"])}
         elif op == "teardown":
-            _teardown(k)
+            _teardown(s)
             reply = {}
         else:
             raise ValueError(op)
@@ -242,18 +254,26 @@ def kernel_child():
         out.flush()
 
 
-# The child gets a stand-in rmapkit package so it never imports the model (as rmapkit.live).
-_BOOT = ("import sys, types; m = types.ModuleType('rmapkit'); m.__path__ = [{pkg!r}]; "
-         "sys.modules['rmapkit'] = m; sys.path.insert(0, {bench!r}); "
-         "import speed; speed.kernel_child()")
+_BOOT = {
+    "kernel": ("import sys, types; m = types.ModuleType('rmapkit'); m.__path__ = [{pkg!r}]; "
+               "sys.modules['rmapkit'] = m; sys.path.insert(0, {bench!r}); "
+               "import speed; speed.worker('kernel')"),
+    "model": ("import sys; sys.path.insert(0, {root!r}); sys.path.insert(0, {bench!r}); "
+              "import speed; speed.worker('model')"),
+}
 
 
-class KernelChild:
-    """The live kernel's side: a child process that runs what it is sent and times it."""
+class Worker:
+    """One side in its own process: runs the chunks it is sent and times them itself.
 
-    def __init__(self):
-        boot = _BOOT.format(pkg=os.path.join(ROOT, "rmapkit"),
-                            bench=os.path.dirname(os.path.abspath(__file__)))
+    Model and kernel are alike here: each sleeps on its pipe while the other runs, so the
+    scheduler treats them the same (a model timed in the parent, which never sleeps,
+    would wait longer for a CPU on a busy machine than a kernel child that mostly does)."""
+
+    def __init__(self, side):
+        boot = _BOOT[side].format(pkg=os.path.join(ROOT, "rmapkit"), root=ROOT,
+                                  bench=os.path.dirname(os.path.abspath(__file__)))
+        self.side = side
         self.proc = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, start_new_session=True,
                                      text=True, bufsize=1)
@@ -263,7 +283,7 @@ class KernelChild:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"kernel child died (status {self.proc.wait()})")
+            raise RuntimeError(f"{self.side} worker died (status {self.proc.wait()})")
         return json.loads(line)
 
     def close(self):
@@ -272,7 +292,7 @@ class KernelChild:
 
 
 def model_process(map_count=0):
-    """A fresh model process with the trace's guards and ``map_count`` filler VMAs."""
+    """A fresh model process with the trace's guards and filler VMAs up to ``map_count``."""
     from rmapkit import Kernel
     p = Kernel().spawn()
     _guards(p.mmap)
@@ -289,44 +309,36 @@ def _chunks(total, size):
 def measure(trace, loop_iters, chunk_ops=2_000, chunk_iters=500):
     """One run: the trace and every loop, model and kernel chunks alternating (ABBA).
 
-    Returns {workload: Timing} and the trace's outcome pairs (model, kernel).  Each side's
+    Returns {workload: Timing} and the trace's outcome lists (model, kernel).  Each side's
     time is the sum of its chunks' timed loops, as wall-clock and as CPU time."""
-    from rmapkit import SegmentationFault
-    child = KernelChild()
+    kernel, model = Worker("kernel"), Worker("model")
     try:
-        mc = child.ask(op="start")["map_count"]
-        p = model_process(mc)
-        calls = trace_calls(p)
-        res, om, ok = {}, [], []
+        mc = kernel.ask(op="start")["map_count"]
+        model.ask(op="start", map_count=mc)
+        sides = (model, kernel)
+        res, outcomes = {}, {model: [], kernel: []}
         t = Timing(len(trace))
         for i, lo in enumerate(range(0, len(trace), chunk_ops)):
             part = trace[lo:lo + chunk_ops]
-            for side in ((0, 1) if i % 2 == 0 else (1, 0)):
-                if side == 0:
-                    s, o = replay(part, calls, SegmentationFault)
-                    t.add_model(s)
-                    om += o
-                else:
-                    r = child.ask(op="trace", ops=part)
-                    t.add_kernel(r["seconds"])
-                    ok += r["outcomes"]
+            for w in (sides if i % 2 == 0 else sides[::-1]):
+                r = w.ask(op="trace", ops=part)
+                t.add(w is model, r["seconds"])
+                outcomes[w] += r["outcomes"]
         res["trace"] = t
-        for name, (setup, body, per) in LOOPS.items():
-            setup(p)
-            child.ask(op="setup", loop=name)
+        for name, (_setup, _body, per) in LOOPS.items():
+            for w in sides:
+                w.ask(op="setup", loop=name)
             t = Timing(loop_iters * per)
             for i, n in enumerate(_chunks(loop_iters, chunk_iters)):
-                for side in ((0, 1) if i % 2 == 0 else (1, 0)):
-                    if side == 0:
-                        t.add_model(body(p, n))
-                    else:
-                        t.add_kernel(child.ask(op="run", loop=name, n=n)["seconds"])
-            _teardown(p)
-            child.ask(op="teardown")
+                for w in (sides if i % 2 == 0 else sides[::-1]):
+                    t.add(w is model, w.ask(op="run", loop=name, n=n)["seconds"])
+            for w in sides:
+                w.ask(op="teardown")
             res[name] = t
-        return res, (om, ok)
+        return res, (outcomes[model], outcomes[kernel])
     finally:
-        child.close()
+        kernel.close()
+        model.close()
 
 
 class Timing:
@@ -337,13 +349,10 @@ class Timing:
         self.model = [0.0, 0.0]            # wall, CPU
         self.kernel = [0.0, 0.0]
 
-    def add_model(self, t):
-        self.model[0] += t[0]
-        self.model[1] += t[1]
-
-    def add_kernel(self, t):
-        self.kernel[0] += t[0]
-        self.kernel[1] += t[1]
+    def add(self, is_model, t):
+        side = self.model if is_model else self.kernel
+        side[0] += t[0]
+        side[1] += t[1]
 
     def rates(self, cpu=True):
         """(model calls/s, kernel calls/s)."""
