@@ -5,14 +5,18 @@ node is keyed on the inclusive range ``[start_pgoff, last_pgoff]`` of its VMA an
 for ``[first, last]`` yields every node whose range overlaps it.
 
 The kernel augments an rbtree with the subtree's maximum ``last``.  We keep the nodes in a
-``SortedKeyList`` by ``(start, last, serial)`` and the multiset of interval lengths in a
-``SortedList``: a node overlapping ``[first, last]`` must start in
-``[first - longest + 1, last]``, so a query is a range scan of that window.  Cost: insert and
-remove O(log n); query O(log n + m) where m counts nodes starting inside the window, which is
-the k overlapping nodes when ranges do not nest (the usual anon_vma shape).
+``SortedList`` of ``(start, last, serial, node)`` and track the longest interval: a node
+overlapping ``[first, last]`` must start in ``[first - longest + 1, last]``, so a query is a
+range scan of that window.  The longest length comes from a count per length and a heap
+of lengths, stale entries dropped when they reach the top and the heap rebuilt when they
+outnumber the live ones.  Cost: insert and remove O(log n) (amortized for the heap);
+query O(log n + m) where m counts nodes starting inside the window, which is the k
+overlapping nodes when ranges do not nest (the usual anon_vma shape).
 """
 
-from sortedcontainers import SortedKeyList, SortedList
+from heapq import heapify, heappop, heappush
+
+from sortedcontainers import SortedList
 
 __all__ = ["IntervalTree"]
 
@@ -21,9 +25,10 @@ class IntervalTree:
     """A set of nodes, each with an inclusive ``[start, last]`` key captured at insert time."""
 
     def __init__(self):
-        self._nodes = SortedKeyList(key=lambda e: (e[0], e[1], e[2]))
-        self._lengths = SortedList()
-        self._where = {}          # node -> entry, so remove() needs no key recomputation
+        self._nodes = SortedList()    # (start, last, serial, node); serial breaks ties
+        self._count = {}              # interval length -> nodes of that length
+        self._heap = []               # -length for every live length (and stale ones)
+        self._where = {}              # node -> entry, so remove() needs no key recomputation
         self._serial = 0
 
     def __len__(self):
@@ -42,14 +47,39 @@ class IntervalTree:
         self._serial += 1
         entry = (start, last, self._serial, node)
         self._nodes.add(entry)
-        self._lengths.add(last - start + 1)
         self._where[node] = entry
+        length = last - start + 1
+        count = self._count
+        n = count.get(length)
+        if n:
+            count[length] = n + 1
+            return
+        count[length] = 1
+        heap = self._heap
+        if len(heap) > 2 * len(count) + 16:      # mostly stale: rebuild, O(1) amortized
+            heap[:] = [-x for x in count]
+            heapify(heap)
+        else:
+            heappush(heap, -length)
 
     def remove(self, node):
         """Remove ``node``.  O(log n)."""
         entry = self._where.pop(node)
         self._nodes.remove(entry)
-        self._lengths.remove(entry[1] - entry[0] + 1)
+        length = entry[1] - entry[0] + 1
+        count = self._count
+        n = count[length]
+        if n == 1:
+            del count[length]                     # its heap entry goes stale
+        else:
+            count[length] = n - 1
+
+    def longest(self):
+        """The length of the longest interval (0 when empty).  O(1) amortized."""
+        heap, count = self._heap, self._count
+        while heap and -heap[0] not in count:
+            heappop(heap)
+        return -heap[0] if heap else 0
 
     def key(self, node):
         """The ``(start, last)`` key ``node`` was inserted with (for verification). O(1)."""
@@ -60,8 +90,8 @@ class IntervalTree:
         """Yield nodes overlapping ``[first, last]`` in key order.  O(log n + m)."""
         if not self._nodes:
             return
-        lo = first - self._lengths[-1] + 1
-        for s, l, _, node in self._nodes.irange_key((lo, -1, 0), (last, float("inf"), 0)):
+        lo = first - self.longest() + 1
+        for s, l, _, node in self._nodes.irange((lo,), (last, float("inf"))):
             if l >= first:
                 yield node
 

@@ -124,6 +124,10 @@ def validate_kernel(k):
         if av.root.root is not av.root or av.parent.root is not av.root:
             _fail(f"{av.label}: root/parent inconsistent (root {av.root.label}, "
                   f"parent {av.parent.label})")
+        longest = max(last - start + 1 for start, last, _ in av.rb_root.items())
+        if av.rb_root.longest() != longest:
+            _fail(f"{av.label}: interval tree says its longest avc spans "
+                  f"{av.rb_root.longest()} pages, but one spans {longest}")
         for c in av.rb_root:
             if c not in c.vma.anon_vma_chain:
                 _fail(f"{av.label}: avc of {c.vma.id} not in that VMA's chain")

@@ -1,0 +1,109 @@
+"""The model's search structures against plain lists: the VMA tree and the interval trees.
+
+rmapkit.model.mm keeps the VMAs in a SortedKeyList whose floor lookup and in-place re-key
+read its sublists directly, and batches free-gap changes per syscall;
+rmapkit.model.interval_tree tracks the longest interval with counts and a lazy heap.
+These tests drive them with seeded random operations (with sublists of 4 items, so the
+paths across sublist boundaries run) and compare every answer with a brute-force scan.
+"""
+
+import random
+
+import pytest
+
+from rmapkit import Kernel, SegmentationFault, ValidationError
+from rmapkit.model.interval_tree import IntervalTree
+from rmapkit.uapi import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MREMAP_FIXED, MREMAP_MAYMOVE,
+                          PROT_READ, PROT_WRITE)
+
+PS = 4096
+BASE = 0x10000000
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_vma_tree_lookups_agree_with_a_scan(seed):
+    rng = random.Random(seed)
+    k = Kernel(mmap_base=BASE + 200 * PS)
+    p = k.spawn()
+    p.mm._tree._reset(4)                       # sublists of 4..8 VMAs: many boundaries
+    sublists = 0
+    for step in range(150):
+        page, n = rng.randrange(0, 120), rng.randint(1, 5)
+        a = BASE + page * PS
+        op = rng.random()
+        try:
+            if op < 0.35:
+                p.mmap(a, n * PS, rng.choice((PROT_READ, PROT_READ | PROT_WRITE)),
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+            elif op < 0.55:
+                p.munmap(a, n * PS)
+            elif op < 0.75:
+                p.mprotect(a, n * PS, rng.choice((PROT_READ, PROT_READ | PROT_WRITE)))
+            elif op < 0.85:
+                p.mremap(a, n * PS, n * PS, MREMAP_MAYMOVE | MREMAP_FIXED,
+                         BASE + rng.randrange(0, 120) * PS)
+            elif op < 0.95:
+                p.write(a, PS)
+            else:
+                p.mmap(0, n * PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)   # a gap search
+        except (OSError, SegmentationFault):
+            pass                                   # refused calls count too
+        k.validate()
+        vmas = p.mm.vmas
+        sublists = max(sublists, len(p.mm._tree._maxes))
+        for q in [BASE + rng.randrange(-2, 130) * PS + rng.choice((0, 1, PS - 1))
+                  for _ in range(8)]:
+            inside = [v for v in vmas if v.vm_start <= q < v.vm_end]
+            after = [v for v in vmas if v.vm_end > q]
+            before = [v for v in vmas if v.vm_end <= q]
+            assert p.mm.vma_lookup(q) is (inside[0] if inside else None), (seed, step, hex(q))
+            assert p.mm.find_vma(q) is (after[0] if after else None), (seed, step, hex(q))
+            nxt, prev = p.mm.find_vma_prev(q)
+            assert prev is (before[-1] if before else None), (seed, step, hex(q))
+            assert [v.id for v in p.mm.vmas_in(q, q + 3 * PS)] == \
+                [v.id for v in vmas if v.vm_end > q and v.vm_start < q + 3 * PS]
+    assert sublists >= 3
+
+
+def test_validate_catches_a_stale_tree_key():
+    k = Kernel()
+    p = k.spawn()
+    for i in range(3):
+        p.mmap(BASE + 2 * i * PS, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    k.validate()
+    p.mm._tree._keys[0][1] += PS                 # what a missed re-key would leave behind
+    with pytest.raises(ValidationError, match="VMA tree keys vma1"):
+        k.validate()
+
+
+def test_validate_catches_unapplied_gap_changes():
+    k = Kernel()
+    p = k.spawn()
+    p.mmap(BASE, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    p.mm._gap_pending[BASE + PS, BASE + 2 * PS] = 1
+    with pytest.raises(ValidationError, match="free-gap changes"):
+        k.validate()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_interval_tree_agrees_with_a_scan(seed):
+    rng = random.Random(seed)
+    t, live = IntervalTree(), {}
+    for step in range(600):
+        if live and rng.random() < 0.45:
+            node = rng.choice(sorted(live))
+            t.remove(node)
+            del live[node]
+        else:
+            node = step
+            start = rng.randrange(0, 200)
+            last = start + rng.choice((0, 0, 1, 3, rng.randrange(0, 80)))
+            t.insert(node, start, last)
+            live[node] = (start, last)
+        assert len(t) == len(live)
+        assert t.longest() == max((l - s + 1 for s, l in live.values()), default=0)
+        first = rng.randrange(-5, 210)
+        last = first + rng.randrange(0, 10)
+        want = sorted((s, l, n) for n, (s, l) in live.items() if s <= last and l >= first)
+        assert [(live[n][0], live[n][1], n) for n in t.query(first, last)] == want
+    assert len(t._heap) <= 2 * len(t._count) + 17     # stale heap entries stay bounded
