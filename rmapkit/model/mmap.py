@@ -140,7 +140,7 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
         if first.vm_start < start and end < first.vm_end and \
                 mm.map_count >= k.sysctl_max_map_count:
             raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
-        _munmap_range(mm, start, end)
+        _munmap_range(mm, start, end, old)
     if file is not None and file.inode.kind == "pfn":
         _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags)
     elif shared and (anon or file.inode.kind == "zero"):
@@ -213,9 +213,14 @@ def populate(mm, start, end):
             a = stop
 
 
-def _munmap_range(mm, start, end):
-    """Split at the ends and remove every VMA in ``[start, end)`` (no checks). O(k log n)."""
-    vmas = mm.vmas_in(start, end)
+def _munmap_range(mm, start, end, vmas=None):
+    """Split at the ends and remove every VMA in ``[start, end)`` (no checks). O(k log n).
+
+    ``vmas``: ``mm.vmas_in(start, end)`` if the caller already has it.  The splits keep
+    the original structs inside the range (the new ones take the parts outside, as
+    vms_gather_munmap_vmas() does), so the list stays right after them."""
+    if vmas is None:
+        vmas = mm.vmas_in(start, end)
     if not vmas:
         return
     first, last = vmas[0], vmas[-1]
@@ -223,7 +228,7 @@ def _munmap_range(mm, start, end):
         __split_vma(first, start, 1)             # the new struct keeps the part below
     if last.vm_end > end:
         __split_vma(last, end, 0)
-    for vma in mm.vmas_in(start, end):
+    for vma in vmas:
         zap_page_range(mm, vma, vma.vm_start, vma.vm_end)
         remove_vma_from_mm(vma)
 
@@ -248,7 +253,7 @@ def do_munmap(proc, start, length):
     if first.vm_start < start and end < first.vm_end and \
             mm.map_count >= mm.kernel.sysctl_max_map_count:
         raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
-    _munmap_range(mm, start, end)
+    _munmap_range(mm, start, end, vmas)
     return 0
 
 
