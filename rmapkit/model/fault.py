@@ -3,7 +3,8 @@
 Mirrors mm/memory.c (v6.18): handle_mm_fault() -> handle_pte_fault(),
 do_anonymous_page(), do_read_fault(), do_cow_fault(), do_shared_fault(), do_wp_page()
 (wp_page_reuse(), wp_can_reuse_anon_folio(), wp_page_copy(), wp_page_shared()),
-zap_pte_range(); and arch/x86/mm/fault.c: access_error().  Every folio is order 0.
+zap_page_range_single() / zap_vma_pages() -> zap_pte_range(); and arch/x86/mm/fault.c:
+access_error().  As in the kernel, the helpers take the VMA (its ``vm_mm`` is the mm).  Every folio is order 0.
 Not modelled: swap, THP, userfaultfd, NUMA hinting, mlock accounting.
 """
 
@@ -12,11 +13,14 @@ from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_prepare
 from .mm import PTE
 from .rmap import (folio_add_file_rmap, folio_add_new_anon_rmap, folio_move_anon_rmap,
-                   folio_remove_rmap, vm_normal_page)
+                   folio_remove_rmap_pte, vm_normal_page)
 from .vma import linear_page_index
 from .vmflags import VM_EXEC, VM_PFNMAP, VM_READ, VM_SHARED, VM_WRITE
 
-__all__ = ["handle_mm_fault", "zap_page_range", "touch", "page_cache_folio"]
+__all__ = ["handle_mm_fault", "zap_page_range_single", "zap_vma_pages", "touch",
+           "page_cache_folio", "FAULT_FLAG_WRITE"]
+
+FAULT_FLAG_WRITE = 1 << 0        # include/linux/mm_types.h: enum fault_flag
 
 
 def page_cache_folio(kernel, mapping, index):
@@ -31,36 +35,38 @@ def page_cache_folio(kernel, mapping, index):
     return folio
 
 
-def _new_anon_page(mm, vma, addr):
+def _new_anon_page(vma, addr):
     """Allocate an exclusive anon folio for ``addr`` in ``vma`` (after anon_vma_prepare)."""
     anon_vma_prepare(vma)
-    folio = mm.kernel.physmem.alloc_folio()
+    folio = vma.vm_mm.kernel.physmem.alloc_folio()
     folio_add_new_anon_rmap(folio, vma, addr)
     return folio
 
 
-def do_anonymous_page(mm, vma, addr, write):
+def do_anonymous_page(vma, addr, write):
     """First touch of private anon memory: the zero page on read, a new folio on write.
 
     Model of mm/memory.c: do_anonymous_page() (v6.18). O(log n).
     """
+    mm = vma.vm_mm
     if vma.vm_flags & VM_SHARED:
         raise BusError(addr, "shared VMA without vm_ops")
     if not write:
         z = mm.kernel.physmem.zero_folio
         mm.pgtable[addr] = PTE(z, z.pfn, False, special=True)
         return
-    folio = _new_anon_page(mm, vma, addr)
+    folio = _new_anon_page(vma, addr)
     mm.pgtable[addr] = PTE(folio, folio.pfn, bool(vma.vm_flags & VM_WRITE))
 
 
-def do_fault(mm, vma, addr, write):
+def do_fault(vma, addr, write):
     """First touch of a file, shmem or private-file page.
 
     Model of mm/memory.c: do_read_fault() / do_cow_fault() / do_shared_fault() (v6.18):
     beyond i_size is SIGBUS; a private write copies the page-cache page into a new anon
     folio whose index is the file offset.  O(log n).
     """
+    mm = vma.vm_mm
     inode = vma.vm_file.inode
     pgoff = linear_page_index(vma, addr)
     if write and not vma.vm_flags & VM_SHARED:
@@ -70,13 +76,13 @@ def do_fault(mm, vma, addr, write):
     kernel = mm.kernel
     # do_read_fault() tries fault-around before __do_fault() sees i_size, so the cached
     # neighbours get mapped even when this page ends in SIGBUS.
-    if not write and do_fault_around(mm, vma, addr, pgoff):
+    if not write and do_fault_around(vma, addr, pgoff):
         return                                               # the page was in the cache
     if pgoff >= (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT:
         raise BusError(addr, f"page offset {pgoff:#x} is beyond the end of {inode.path}")
     cache = page_cache_folio(kernel, inode.mapping, pgoff)
     if write and not vma.vm_flags & VM_SHARED:
-        folio = _new_anon_page(mm, vma, addr)               # do_cow_fault()
+        folio = _new_anon_page(vma, addr)                   # do_cow_fault()
         mm.pgtable[addr] = PTE(folio, folio.pfn, bool(vma.vm_flags & VM_WRITE))
         return
     folio_add_file_rmap(cache)
@@ -87,7 +93,7 @@ FAULT_AROUND_PAGES = 16          # mm/memory.c: fault_around_pages (64 KiB by de
 PTRS_PER_PTE = 512
 
 
-def do_fault_around(mm, vma, addr, pgoff):
+def do_fault_around(vma, addr, pgoff):
     """Map the page-cache pages already cached around a read fault; True if ``addr`` got one.
 
     Model of mm/memory.c: do_fault_around() -> filemap_map_pages() (v6.18): a window of
@@ -95,6 +101,7 @@ def do_fault_around(mm, vma, addr, pgoff):
     end; only pages present in the page cache and only empty PTEs.  (The model's files
     live on tmpfs, as the live scenarios' do: there is no readahead.)  O(16 log P).
     """
+    mm = vma.vm_mm
     mapping = vma.vm_file.f_mapping
     nr = FAULT_AROUND_PAGES
     pte_off = (addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
@@ -117,7 +124,7 @@ def do_fault_around(mm, vma, addr, pgoff):
     return hit
 
 
-def do_wp_page(mm, vma, addr, pte):
+def do_wp_page(vma, addr, pte):
     """Write to a present read-only PTE: reuse the page or copy it.
 
     Model of mm/memory.c: do_wp_page() (v6.18): shared mappings just become writable; an
@@ -137,24 +144,29 @@ def do_wp_page(mm, vma, addr, pte):
             folio.anon_exclusive = True
         pte.writable = True
         return
-    new = _new_anon_page(mm, vma, addr)                      # wp_page_copy()
+    new = _new_anon_page(vma, addr)                          # wp_page_copy()
     if folio is not None:
-        folio_remove_rmap(mm.kernel, folio)
-    mm.pgtable[addr] = PTE(new, new.pfn, True)
+        folio_remove_rmap_pte(folio, vma)
+    vma.vm_mm.pgtable[addr] = PTE(new, new.pfn, True)
 
 
-def handle_mm_fault(mm, vma, addr, write):
-    """Resolve a fault at page ``addr`` of ``vma``.  Model of handle_pte_fault(). O(log n)."""
-    pte = mm.pgtable.get(addr)
+def handle_mm_fault(vma, addr, flags):
+    """Resolve a fault at page ``addr`` of ``vma``; ``flags`` are FAULT_FLAG_* bits.
+
+    Model of mm/memory.c: handle_mm_fault() -> handle_pte_fault() (v6.18).  Raises BusError
+    (SIGBUS) where no page can be given.  O(log n).
+    """
+    write = bool(flags & FAULT_FLAG_WRITE)
+    pte = vma.vm_mm.pgtable.get(addr)
     if pte is None:
         if vma.vm_flags & VM_PFNMAP:
             raise BusError(addr, "no PFN installed here")
         if vma.is_anonymous():
-            do_anonymous_page(mm, vma, addr, write)
+            do_anonymous_page(vma, addr, write)
         else:
-            do_fault(mm, vma, addr, write)
+            do_fault(vma, addr, write)
     elif write and not pte.writable:
-        do_wp_page(mm, vma, addr, pte)
+        do_wp_page(vma, addr, pte)
 
 
 def access_error(vma, write):
@@ -182,19 +194,27 @@ def touch(mm, addr, length, write):
             raise SegmentationFault(a, f"{'write' if write else 'read'} not allowed by "
                                        f"{vma.id}'s protection")
         stop = min(end, vma.vm_end)
+        flags = FAULT_FLAG_WRITE if write else 0
         while a < stop:
-            handle_mm_fault(mm, vma, a, write)
+            handle_mm_fault(vma, a, flags)
             a += PAGE_SIZE
 
 
-def zap_page_range(mm, vma, start, end):
-    """Drop every PTE in ``[start, end)`` of ``vma``, releasing the folios they map.
+def zap_page_range_single(vma, address, size):
+    """Drop every PTE in ``[address, address + size)`` of ``vma``, releasing their folios.
 
-    Model of mm/memory.c: zap_pte_range() (v6.18). O(k log P) for k present PTEs.
+    Model of mm/memory.c: zap_page_range_single() -> zap_pte_range() (v6.18; the
+    ``zap_details`` are not modelled).  O(k log P) for k present PTEs.
     """
-    kernel = mm.kernel
-    for a, pte in mm.ptes_in(start, end):
+    mm = vma.vm_mm
+    for a, pte in mm.ptes_in(address, address + size):
         folio = vm_normal_page(vma, a, pte)
         if folio is not None:
-            folio_remove_rmap(kernel, folio)
+            folio_remove_rmap_pte(folio, vma)
         del mm.pgtable[a]
+
+
+def zap_vma_pages(vma):
+    """Drop every PTE of ``vma``.  Model of include/linux/mm.h: zap_vma_pages() (v6.18).
+    O(k log P) for k present PTEs."""
+    zap_page_range_single(vma, vma.vm_start, vma.vm_end - vma.vm_start)

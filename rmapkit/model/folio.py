@@ -7,6 +7,8 @@ folio_anon_vma().  Every folio here is order 0 (one page): this kernel's THP set
 Not modelled: large folios, swap, the LRU, KSM.
 """
 
+from .anon_vma import AnonVMA
+
 __all__ = ["Folio", "PhysMem", "ZERO_PFN"]
 
 ZERO_PFN = 0x10            # the model's pfn of the shared zero page (my_zero_pfn())
@@ -37,8 +39,8 @@ class Folio:
 
     @property
     def anon(self):
-        """folio_test_anon(): ``mapping`` has FOLIO_MAPPING_ANON set. O(1)."""
-        from .anon_vma import AnonVMA
+        """folio_test_anon(): ``mapping`` has FOLIO_MAPPING_ANON set: the one anon test
+        (mm/util.c: folio_anon_vma() uses it too). O(1)."""
         return isinstance(self.mapping, AnonVMA)
 
     def __repr__(self):

@@ -5,10 +5,11 @@ copy_page_range() / vma_needs_copy() / copy_present_ptes() and mm/mmap.c: exit_m
 Not modelled: DMA-pinned pages (which get an immediate copy), uffd-wp, guard markers.
 """
 
-from .anon_vma import anon_vma_fork, unlink_anon_vmas
-from .merge import vm_area_dup, vma_link
+from .anon_vma import anon_vma_fork
+from .fault import zap_vma_pages
+from .merge import remove_vma_from_mm, vm_area_dup, vma_link
 from .mm import PTE
-from .rmap import folio_remove_rmap, vm_normal_page
+from .rmap import vm_normal_page
 from .vmflags import (VM_DONTCOPY, VM_LOCKED_MASK, VM_MIXEDMAP, VM_PFNMAP, VM_WIPEONFORK,
                       is_cow_mapping)
 
@@ -60,19 +61,12 @@ def dup_mmap(child, parent):
             _copy_page_range(new, vma)
 
 
-def exit_mmap(proc):
-    """Unmap everything and free the VMAs.  Model of mm/mmap.c: exit_mmap(). O(n c log n + pages)."""
-    mm = proc.mm
-    k = mm.kernel
-    for vma in mm.vmas:
-        for a, pte in mm.ptes_in(vma.vm_start, vma.vm_end):
-            folio = vm_normal_page(vma, a, pte)
-            if folio is not None:
-                folio_remove_rmap(k, folio)
-            del mm.pgtable[a]
-    for vma in mm.vmas:
-        mm._tree_remove(vma)
-        mm.map_count -= 1
-        unlink_anon_vmas(vma)
-        if vma.vm_file is not None and vma in vma.vm_file.f_mapping.i_mmap:
-            vma.vm_file.f_mapping.i_mmap.remove(vma)
+def exit_mmap(mm):
+    """Unmap everything and free the VMAs.  Model of mm/mmap.c: exit_mmap() (v6.18): every
+    VMA's pages first (unmap_vmas()), then the VMAs (free_pgtables(), remove_vma()).
+    O(n c log n + pages)."""
+    vmas = mm.vmas
+    for vma in vmas:
+        zap_vma_pages(vma)
+    for vma in vmas:
+        remove_vma_from_mm(vma)

@@ -10,7 +10,7 @@ import errno
 
 from ..errors import syscall_error
 from ..uapi import O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY, PAGE_SHIFT, PAGE_SIZE
-from .fault import touch, zap_page_range
+from .fault import touch, zap_page_range_single
 from .file import FMODE_READ, FMODE_WRITE, File, Inode
 from .folio import PhysMem
 from .fork import dup_mmap, exit_mmap
@@ -132,7 +132,7 @@ class Process:
         """munmap(2): see rmapkit.model.mmap.do_munmap (do_vmi_munmap()). O(k log n) + pages."""
         self._alive()
         try:
-            return do_munmap(self, addr, length)
+            return do_munmap(self.mm, addr, length)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
@@ -140,7 +140,7 @@ class Process:
         """mprotect(2): see rmapkit.model.mmap.do_mprotect (do_mprotect_pkey()). O(k log n)."""
         self._alive()
         try:
-            return do_mprotect(self, addr, length, prot)
+            return do_mprotect(self.mm, addr, length, prot)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
@@ -148,7 +148,7 @@ class Process:
         """mremap(2): see rmapkit.model.mremap.do_mremap. O(c log n) + PTEs moved."""
         self._alive()
         try:
-            return do_mremap(self, old_addr, old_len, new_len, flags, new_addr)
+            return do_mremap(self.mm, old_addr, old_len, new_len, flags, new_addr)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
@@ -156,7 +156,7 @@ class Process:
         """madvise(2): see rmapkit.model.mmap.do_madvise. O(k log n) + pages zapped."""
         self._alive()
         try:
-            return do_madvise(self, addr, length, advice)
+            return do_madvise(self.mm, addr, length, advice)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
@@ -190,7 +190,7 @@ class Process:
     def exit(self):
         """exit(2): tear down the address space.  Model of exit_mmap(). O(n c log n + pages)."""
         self._alive()
-        exit_mmap(self)
+        exit_mmap(self.mm)
         self.mm.sync_gaps()
         self.alive = False
         self.fds.clear()
@@ -257,7 +257,7 @@ class Process:
         for vma in list(mapping.i_mmap.query(first, 1 << 62)):
             off = max(first, vma.vm_pgoff)
             start = vma.vm_start + ((off - vma.vm_pgoff) << PAGE_SHIFT)
-            zap_page_range(vma.vm_mm, vma, start, vma.vm_end)
+            zap_page_range_single(vma, start, vma.vm_end - start)   # unmap_mapping_range()
         for idx in [i for i in mapping.pages if i >= first]:
             folio = mapping.pages.pop(idx)
             folio.in_page_cache = False

@@ -22,7 +22,7 @@ from ..uapi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, MADV_DON
                     MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
                     PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
                     PROT_READ, PROT_SEM, PROT_WRITE)
-from .fault import handle_mm_fault, zap_page_range
+from .fault import FAULT_FLAG_WRITE, handle_mm_fault, zap_page_range_single, zap_vma_pages
 from .file import FMODE_READ, FMODE_WRITE
 from .merge import VMG, remove_vma_from_mm, vma_link, vma_merge_new_range, vma_modify, __split_vma
 from .mm import TASK_SIZE
@@ -33,9 +33,11 @@ from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC,
                       VM_SHARED, VM_SPECIAL, VM_WIPEONFORK, VM_WRITE, calc_vm_flag_bits,
                       calc_vm_prot_bits)
 
-__all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate"]
+__all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate", "PAGE_ALIGN",
+           "do_vmi_align_munmap"]
 
-def _page_align(n):
+def PAGE_ALIGN(n):
+    """``n`` rounded up to a whole page.  Model of include/linux/mm.h: PAGE_ALIGN(). O(1)."""
     return (n + PAGE_SIZE - 1) & PAGE_MASK
 
 
@@ -68,7 +70,7 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
         file = proc.fdget(fd, call)
     if length == 0:
         raise syscall_error(errno.EINVAL, call, "length is 0")
-    length = _page_align(length)
+    length = PAGE_ALIGN(length)
     if length == 0 or length > TASK_SIZE:
         raise syscall_error(errno.ENOMEM, call, "length too large")
     pgoff = offset >> PAGE_SHIFT
@@ -140,9 +142,9 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
         if first.vm_start < start and end < first.vm_end and \
                 mm.map_count >= k.sysctl_max_map_count:
             raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
-        _munmap_range(mm, start, end, old)
+        do_vmi_align_munmap(mm, start, end, old)
     if file is not None and file.inode.kind == "pfn":
-        _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags)
+        _mmap_pfn_device(mm, file, start, end, pgoff, vm_flags)
     elif shared and (anon or file.inode.kind == "zero"):
         # shmem_zero_setup(): MAP_SHARED anon memory, and drivers/char/mem.c: mmap_zero()
         # for a shared /dev/zero mapping, get a new shmem object "/dev/zero (deleted)".
@@ -177,10 +179,10 @@ def _new_vma(mm, start, end, pgoff, vm_flags, file, vm_ops):
     return vma
 
 
-def _mmap_pfn_device(proc, file, start, end, pgoff, vm_flags):
+def _mmap_pfn_device(mm, file, start, end, pgoff, vm_flags):
     """A device whose ->mmap calls remap_pfn_range() over the whole VMA."""
     from .pfnmap import remap_pfn_range
-    vma = _new_vma(proc.mm, start, end, pgoff, vm_flags, file, "pfn")
+    vma = _new_vma(mm, start, end, pgoff, vm_flags, file, "pfn")
     remap_pfn_range(vma, start, file.inode.pfn_base + pgoff, end - start)
     return vma
 
@@ -202,10 +204,11 @@ def populate(mm, start, end):
             a = vma.vm_end
             continue
         write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
+        flags = FAULT_FLAG_WRITE if write else 0
         stop = min(end, vma.vm_end)
         try:
             while a < stop:
-                handle_mm_fault(mm, vma, a, write)
+                handle_mm_fault(vma, a, flags)
                 a += PAGE_SIZE
         except SegmentationFault:
             # __mm_populate(ignore_errors=1): a page that cannot be faulted in (SIGBUS
@@ -213,12 +216,15 @@ def populate(mm, start, end):
             a = stop
 
 
-def _munmap_range(mm, start, end, vmas=None):
-    """Split at the ends and remove every VMA in ``[start, end)`` (no checks). O(k log n).
+def do_vmi_align_munmap(mm, start, end, vmas=None):
+    """Split at the ends and remove every VMA in ``[start, end)``, with their pages.
 
-    ``vmas``: ``mm.vmas_in(start, end)`` if the caller already has it.  The splits keep
-    the original structs inside the range (the new ones take the parts outside, as
-    vms_gather_munmap_vmas() does), so the list stays right after them."""
+    Model of mm/vma.c: do_vmi_align_munmap() (v6.18): the caller has checked the range and
+    the map_count.  ``vmas``: ``mm.vmas_in(start, end)`` if the caller already has it.  The
+    splits keep the original structs inside the range (the new ones take the parts outside,
+    as vms_gather_munmap_vmas() does), so the list stays right after them.  O(k log n) for
+    k VMAs, plus their present pages.
+    """
     if vmas is None:
         vmas = mm.vmas_in(start, end)
     if not vmas:
@@ -229,21 +235,21 @@ def _munmap_range(mm, start, end, vmas=None):
     if last.vm_end > end:
         __split_vma(last, end, 0)
     for vma in vmas:
-        zap_page_range(mm, vma, vma.vm_start, vma.vm_end)
+        zap_vma_pages(vma)                        # unmap_region() -> unmap_vmas()
         remove_vma_from_mm(vma)
 
 
-def do_munmap(proc, start, length):
+def do_munmap(mm, start, length):
     """Unmap ``[start, start+length)``; nothing mapped there is not an error.
 
     Model of mm/vma.c: do_vmi_munmap() / vms_gather_munmap_vmas() (v6.18): the first and
     last VMAs are split, the ones inside removed with their pages, avcs and i_mmap links.
     O(k log n) for k VMAs and their present pages.
     """
-    mm, call = proc.mm, "munmap"
+    call = "munmap"
     if start & (PAGE_SIZE - 1) or start > TASK_SIZE or length > TASK_SIZE - start:
         raise syscall_error(errno.EINVAL, call, "unaligned or out-of-range address")
-    end = start + _page_align(length)
+    end = start + PAGE_ALIGN(length)
     if end == start:
         raise syscall_error(errno.EINVAL, call, "length is 0")
     vmas = mm.vmas_in(start, end)
@@ -253,11 +259,11 @@ def do_munmap(proc, start, length):
     if first.vm_start < start and end < first.vm_end and \
             mm.map_count >= mm.kernel.sysctl_max_map_count:
         raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
-    _munmap_range(mm, start, end, vmas)
+    do_vmi_align_munmap(mm, start, end, vmas)
     return 0
 
 
-def do_mprotect(proc, start, length, prot):
+def do_mprotect(mm, start, length, prot):
     """Change the protection of ``[start, start+length)``.
 
     Model of mm/mprotect.c: do_mprotect_pkey() and mprotect_fixup() (v6.18): each VMA
@@ -266,7 +272,7 @@ def do_mprotect(proc, start, length, prot):
     VMAs before a hole (ENOMEM) or a forbidden VMA (EACCES) keep their new protection.
     O(k log n).
     """
-    mm, call = proc.mm, "mprotect"
+    call = "mprotect"
     if prot & PROT_GROWSDOWN and prot & PROT_GROWSUP:
         raise syscall_error(errno.EINVAL, call, "both PROT_GROWSDOWN and PROT_GROWSUP")
     if prot & (PROT_GROWSDOWN | PROT_GROWSUP):
@@ -277,7 +283,7 @@ def do_mprotect(proc, start, length, prot):
         raise syscall_error(errno.EINVAL, call, "start is not page aligned")
     if not length:
         return 0
-    end = start + _page_align(length)
+    end = start + PAGE_ALIGN(length)
     if end <= start or end >= 1 << 64:
         raise syscall_error(errno.ENOMEM, call, "range wraps")
     vma = mm.find_vma(start)
@@ -360,7 +366,7 @@ def _madvise_check(vma, advice, call):
         raise syscall_error(errno.EINVAL, call, f"{vma.id} is a special mapping")
 
 
-def do_madvise(proc, start, length, advice):
+def do_madvise(mm, start, length, advice):
     """Give advice about ``[start, start+length)``.
 
     Model of mm/madvise.c: do_madvise() / madvise_walk_vmas() (v6.18).  Flag advice
@@ -372,7 +378,7 @@ def do_madvise(proc, start, length, advice):
     (EINVAL) keep their new advice, and holes give ENOMEM after the rest was advised.
     O(k log n).
     """
-    mm, call = proc.mm, "madvise"
+    call = "madvise"
     known = set(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED}
     if advice not in known:
         if advice in _MADV_VALID:
@@ -380,7 +386,7 @@ def do_madvise(proc, start, length, advice):
         raise syscall_error(errno.EINVAL, call, f"unknown advice {advice}")
     if start & (PAGE_SIZE - 1):
         raise syscall_error(errno.EINVAL, call, "start is not page aligned")
-    plen = _page_align(length)
+    plen = PAGE_ALIGN(length)
     if length and not plen:
         raise syscall_error(errno.EINVAL, call, "length overflows")
     end = start + plen
@@ -401,7 +407,7 @@ def do_madvise(proc, start, length, advice):
         s, e = max(a, vma.vm_start), min(end, vma.vm_end)
         _madvise_check(vma, advice, call)
         if advice == MADV_DONTNEED:
-            zap_page_range(mm, vma, s, e)
+            zap_page_range_single(vma, s, e - s)    # madvise_dontneed_single_vma()
         elif advice in _FLAG_ADVICE:
             add, clear = _FLAG_ADVICE[advice]
             newflags = (vma.vm_flags | add) & ~clear

@@ -17,7 +17,7 @@ from ..uapi import MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SHIFT, P
 from .anon_vma import anon_vma_clone, unlink_anon_vmas
 from .merge import VMG, vm_area_dup, vma_link, vma_merge_new_range
 from .mm import TASK_SIZE
-from .mmap import _munmap_range, _page_align, do_munmap, populate
+from .mmap import PAGE_ALIGN, do_munmap, do_vmi_align_munmap, populate
 from .vma import vma_set_range
 from .vmflags import (VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP,
                       VM_SHARED)
@@ -80,7 +80,7 @@ def _move_vma(vma, old_addr, old_len, new_len, new_addr, flags):
                     and src.vm_end == old_addr + old_len:
                 unlink_anon_vmas(src)
     else:
-        _munmap_range(mm, old_addr, old_addr + old_len)
+        do_vmi_align_munmap(mm, old_addr, old_addr + old_len)
     return new_addr
 
 
@@ -102,17 +102,16 @@ def _check_prep_vma(vma, addr, old_len, new_len, flags, moving):
         raise _err(errno.EFAULT, f"{vma.id} is VM_DONTEXPAND/VM_PFNMAP and cannot grow")
 
 
-def _mremap_to(proc, vma, addr, old_len, new_len, flags, new_addr):
+def _mremap_to(mm, vma, addr, old_len, new_len, flags, new_addr):
     """mm/mremap.c: mremap_to(): MREMAP_FIXED / MREMAP_DONTUNMAP moves."""
-    mm = proc.mm
     if old_len == 0:
         raise NotImplementedError("mremap(old_len=0): duplicating shared mappings")
     if flags & MREMAP_FIXED:
         if mm.map_count + 4 > mm.kernel.sysctl_max_map_count:
             raise _err(errno.ENOMEM, "not enough map_count headroom")
-        do_munmap(proc, new_addr, new_len)
+        do_munmap(mm, new_addr, new_len)
     if old_len > new_len:
-        do_munmap(proc, addr + new_len, old_len - new_len)
+        do_munmap(mm, addr + new_len, old_len - new_len)
         old_len = new_len
     # The unmaps may have split or freed the struct we were given: look it up again,
     # as mremap_to() does after vrm_set_new_addr()/munmap (vmi_needs_invalidate).
@@ -133,7 +132,7 @@ def _vma_multi_allowed(vma):
     return vma.vm_file is None or vma.vm_file.inode.kind not in ("zero", "pfn")
 
 
-def _remap_move(proc, addr, length, new_addr, flags):
+def _remap_move(mm, addr, length, new_addr, flags):
     """A same-size MREMAP_FIXED move of every VMA in ``[addr, addr+length)``.
 
     Model of mm/mremap.c: remap_move() (6.17+): no gap may open the range, gaps between
@@ -141,7 +140,6 @@ def _remap_move(proc, addr, length, new_addr, flags):
     turn, so a failure on a later piece leaves the earlier ones moved, as in the kernel.
     O(k c log n).
     """
-    mm = proc.mm
     end = addr + length
     pos, seen, res, last_end, target = addr, False, None, 0, new_addr
     while True:
@@ -158,7 +156,7 @@ def _remap_move(proc, addr, length, new_addr, flags):
         if not _vma_multi_allowed(vma) and (seen or vma.vm_end < end):
             raise _err(errno.EFAULT, f"{vma.id} cannot be moved together with other VMAs")
         _check_prep_vma(vma, s, e - s, e - s, flags, True)
-        r = _mremap_to(proc, vma, s, e - s, e - s, flags, target + offset)
+        r = _mremap_to(mm, vma, s, e - s, e - s, flags, target + offset)
         if not seen:
             res = r
         seen, target, pos = True, r + (e - s), e
@@ -167,24 +165,23 @@ def _remap_move(proc, addr, length, new_addr, flags):
     return res
 
 
-def do_mremap(proc, addr, old_len, new_len, flags, new_addr):
+def do_mremap(mm, addr, old_len, new_len, flags, new_addr):
     """Resize and/or move a mapping; returns its (new) address.
 
     Model of mm/mremap.c: do_mremap() (v6.18); a VM_LOCKED mapping that grew has its new
     pages populated (``vrm->populate_expand`` -> mm_populate()).  O(c log n) plus the
     PTEs moved.
     """
-    vma = proc.mm.vma_lookup(addr)
+    vma = mm.vma_lookup(addr)
     locked = vma is not None and vma.vm_flags & VM_LOCKED
-    res = _do_mremap(proc, addr, old_len, new_len, flags, new_addr)
-    old_len, new_len = _page_align(old_len), _page_align(new_len)
+    res = _do_mremap(mm, addr, old_len, new_len, flags, new_addr)
+    old_len, new_len = PAGE_ALIGN(old_len), PAGE_ALIGN(new_len)
     if locked and new_len > old_len:
-        populate(proc.mm, res + old_len, res + new_len)
+        populate(mm, res + old_len, res + new_len)
     return res
 
 
-def _do_mremap(proc, addr, old_len, new_len, flags, new_addr):
-    mm = proc.mm
+def _do_mremap(mm, addr, old_len, new_len, flags, new_addr):
     if flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP):
         raise _err(errno.EINVAL, f"unknown flags {flags:#x}")
     if flags & MREMAP_FIXED and not flags & MREMAP_MAYMOVE:
@@ -193,7 +190,7 @@ def _do_mremap(proc, addr, old_len, new_len, flags, new_addr):
         raise _err(errno.EINVAL, "MREMAP_DONTUNMAP needs MREMAP_MAYMOVE")
     if addr & (PAGE_SIZE - 1):
         raise _err(errno.EINVAL, "old_address is not page aligned")
-    old_len, new_len = _page_align(old_len), _page_align(new_len)
+    old_len, new_len = PAGE_ALIGN(old_len), PAGE_ALIGN(new_len)
     if not new_len:
         raise _err(errno.EINVAL, "new_size is 0")
     if new_len > TASK_SIZE:
@@ -207,17 +204,17 @@ def _do_mremap(proc, addr, old_len, new_len, flags, new_addr):
         if addr < new_addr + new_len and new_addr < addr + old_len:
             raise _err(errno.EINVAL, "old and new ranges overlap")
     if flags & MREMAP_FIXED and old_len == new_len:
-        return _remap_move(proc, addr, old_len, new_addr, flags)
+        return _remap_move(mm, addr, old_len, new_addr, flags)
     vma = mm.vma_lookup(addr)
     if vma is None:
         raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
     _check_prep_vma(vma, addr, old_len, new_len, flags, implies_new)
     if implies_new:
-        return _mremap_to(proc, vma, addr, old_len, new_len, flags, new_addr)
+        return _mremap_to(mm, vma, addr, old_len, new_len, flags, new_addr)
     if old_len == new_len:
         return addr
     if old_len > new_len:
-        do_munmap(proc, addr + new_len, old_len - new_len)
+        do_munmap(mm, addr + new_len, old_len - new_len)
         return addr
     delta = new_len - old_len
     if addr + old_len == vma.vm_end and mm.range_is_free(vma.vm_end, delta) and \

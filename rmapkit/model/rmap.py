@@ -8,21 +8,19 @@ table (page_vma_mapped_walk()) as the kernel's callbacks do.
 """
 
 from ..uapi import PAGE_SHIFT
-from .anon_vma import AnonVMA
 from .file import AddressSpace
 from .folio import ZERO_PFN
 from .vma import linear_page_index, vma_address
 from .vmflags import VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
 
 __all__ = ["folio_anon_vma", "folio_add_new_anon_rmap", "folio_add_file_rmap",
-           "folio_remove_rmap", "folio_move_anon_rmap", "rmap_walk", "rmap_candidates",
+           "folio_remove_rmap_pte", "folio_move_anon_rmap", "rmap_walk", "rmap_candidates",
            "page_vma_mapped", "vm_normal_page"]
 
 
 def folio_anon_vma(folio):
     """The anon_vma of an anonymous folio, else None.  Model of mm/util.c: folio_anon_vma(). O(1)."""
-    m = folio.mapping
-    return m if isinstance(m, AnonVMA) else None
+    return folio.mapping if folio.anon else None
 
 
 def folio_add_new_anon_rmap(folio, vma, addr):
@@ -42,11 +40,16 @@ def folio_add_file_rmap(folio):
     folio.mapcount += 1
 
 
-def folio_remove_rmap(kernel, folio):
-    """One PTE fewer; an anon folio mapped nowhere is freed.  Model of folio_remove_rmap_pte(). O(1)."""
+def folio_remove_rmap_pte(folio, vma):
+    """One PTE of ``vma`` maps ``folio`` no more; an anon folio mapped nowhere is freed.
+
+    Model of mm/rmap.c: folio_remove_rmap_pte(folio, page, vma) (v6.18) with the final
+    folio_put() of the unmap path: every folio here is one page, so ``page`` is the folio
+    itself and is not passed.  O(1).
+    """
     folio.mapcount -= 1
     if folio.mapcount == 0 and not folio.in_page_cache:
-        kernel.physmem.free_folio(folio)
+        vma.vm_mm.kernel.physmem.free_folio(folio)
 
 
 def folio_move_anon_rmap(folio, vma):
@@ -90,7 +93,7 @@ def rmap_candidates(folio):
     """
     m = folio.mapping
     idx, last = folio.index, folio.index + folio.nr_pages - 1
-    if isinstance(m, AnonVMA):
+    if folio.anon:
         vmas = (avc.vma for avc in m.rb_root.query(idx, last))
     elif isinstance(m, AddressSpace):
         vmas = m.i_mmap.query(idx, last)
