@@ -1,9 +1,9 @@
 """User-visible constants, as in the kernel's uapi headers (x86-64): the one home of numbers.
 
 Mirrors include/uapi/asm-generic/mman-common.h, include/uapi/linux/mman.h,
-arch/x86/include/uapi/asm/mman.h and include/uapi/asm-generic/fcntl.h, plus the two
-user-visible facts every layer needs: the page size (arch/x86/include/asm/page_types.h)
-and the smaps ``VmFlags`` mnemonics (fs/proc/task_mmu.c: show_smap_vma_flags()).  Only
+arch/x86/include/uapi/asm/mman.h, include/uapi/asm-generic/fcntl.h and
+include/uapi/linux/falloc.h, plus the two user-visible facts every layer needs: the page
+size (arch/x86/include/asm/page_types.h) and the smaps ``VmFlags`` mnemonics (fs/proc/task_mmu.c: show_smap_vma_flags()).  Only
 the values matter: a reader can hold them beside the C headers.  This module imports
 nothing, so the model, the renderers and the live oracle (which never imports the model)
 all take their numbers from here; tests/test_layers.py checks that no other module
@@ -26,6 +26,9 @@ __all__ = [
     "MADV_SOFT_OFFLINE", "MADV_GUARD_INSTALL", "MADV_GUARD_REMOVE",
     "O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE", "O_CREAT", "O_EXCL", "O_TRUNC",
     "O_APPEND", "O_CLOEXEC", "SMAPS_VMFLAGS",
+    "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
+    "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE",
+    "FALLOC_FL_WRITE_ZEROES",
 ]
 
 # arch/x86/include/asm/page_types.h: 4 KiB pages.
@@ -120,3 +123,12 @@ SMAPS_VMFLAGS = (
     ("VM_DONTDUMP", "dd"), ("VM_SOFTDIRTY", "sd"), ("VM_MIXEDMAP", "mm"),
     ("VM_HUGEPAGE", "hg"), ("VM_NOHUGEPAGE", "nh"), ("VM_MERGEABLE", "mg"),
 )
+
+# include/uapi/linux/falloc.h (fallocate(2) modes)
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+FALLOC_FL_COLLAPSE_RANGE = 0x08
+FALLOC_FL_ZERO_RANGE = 0x10
+FALLOC_FL_INSERT_RANGE = 0x20
+FALLOC_FL_UNSHARE_RANGE = 0x40
+FALLOC_FL_WRITE_ZEROES = 0x80

@@ -134,7 +134,8 @@ def fingerprint(k):
     avs = tuple((label, av.root.label, av.parent.label, av.num_children, av.num_active_vmas,
                  av.refcount, tuple((s, l, c.vma.id) for s, l, c in av.rb_root.items()))
                 for label, av in k.anon_vmas.items())
-    files = tuple((path, ino.size, tuple(sorted((i, f.label) for i, f in ino.mapping.pages.items())),
+    files = tuple((path, ino.size, tuple((i, f.label, f.uptodate, f.dirty)
+                                         for i, f in ino.mapping.pages.items()),
                    tuple((s, l, v.id) for s, l, v in ino.mapping.i_mmap.items()))
                   for path, ino in sorted(k.inodes.items()))
     return {"snapshot": k.snapshot(), "procs": tuple(procs), "anon_vmas": avs,
@@ -196,7 +197,8 @@ class Checked:
     """
 
     _CALLS = {"mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork",
-              "exit", "open", "close", "memfd_create", "ftruncate"}
+              "exit", "open", "close", "memfd_create", "ftruncate", "pread", "pwrite",
+              "fallocate", "fsync"}
 
     def __init__(self, proc):
         object.__setattr__(self, "_p", proc)

@@ -463,7 +463,7 @@ def test_file_and_dev_zero_mappings_get_thp_alignment(k, p, kind, length, offset
     if kind == "/dev/zero":
         fd, flags = p.open("/dev/zero", O_RDWR), MAP_PRIVATE
     else:
-        k.create_file("/f", 8 * PMD)
+        k.create_file("/f", 8 * PMD, fs="ext4")
         fd = p.open("/f", O_RDWR)
         flags = MAP_SHARED if kind == "file" else MAP_PRIVATE
     p.mmap(0, 3 * PS, PROT_READ, PA)

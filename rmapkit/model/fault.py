@@ -11,6 +11,7 @@ Not modelled: swap, THP, userfaultfd, NUMA hinting, mlock accounting.
 from ..errors import BusError, SegmentationFault
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_prepare
+from .filemap import filemap_add_folio
 from .mm import PTE
 from .rmap import (folio_add_file_rmap, folio_add_new_anon_rmap, folio_move_anon_rmap,
                    folio_remove_rmap_pte, vm_normal_page)
@@ -24,14 +25,17 @@ FAULT_FLAG_WRITE = 1 << 0        # include/linux/mm_types.h: enum fault_flag
 
 
 def page_cache_folio(kernel, mapping, index):
-    """The page-cache folio at ``index``, read in if absent.  Model of filemap_fault(). O(1)."""
+    """The page-cache folio at ``index`` for a fault, read in (or allocated) if absent.
+
+    Model of mm/shmem.c: shmem_fault() -> shmem_get_folio_gfp(SGP_CACHE) (v6.18), which
+    allocates a page for a hole and zeroes and marks uptodate a page fallocate() left
+    !uptodate, and of mm/filemap.c: filemap_fault() on a disk file system, which reads the
+    one page in (what a VM_RAND_READ mapping gets: readahead is not modelled). O(log c).
+    """
     folio = mapping.pages.get(index)
     if folio is None:
-        folio = kernel.physmem.alloc_folio()
-        folio.mapping = mapping
-        folio.index = index
-        folio.in_page_cache = True
-        mapping.pages[index] = folio
+        folio = filemap_add_folio(kernel, mapping, index)
+    folio.uptodate = True
     return folio
 
 
@@ -86,6 +90,8 @@ def do_fault(vma, addr, write):
         mm.pgtable[addr] = PTE(folio, folio.pfn, bool(vma.vm_flags & VM_WRITE))
         return
     folio_add_file_rmap(cache)
+    if write:
+        cache.dirty = True                                   # fault_dirty_shared_page()
     mm.pgtable[addr] = PTE(cache, cache.pfn, bool(write))
 
 
@@ -98,8 +104,9 @@ def do_fault_around(vma, addr, pgoff):
 
     Model of mm/memory.c: do_fault_around() -> filemap_map_pages() (v6.18): a window of
     fault_around_pages PTEs, aligned, clamped to the VMA, the page table and the file's
-    end; only pages present in the page cache and only empty PTEs.  (The model's files
-    live on tmpfs, as the live scenarios' do: there is no readahead.)  O(16 log P).
+    end; only pages present in the page cache *and uptodate* (next_uptodate_folio(): a
+    tmpfs page that fallocate() made is skipped) and only empty PTEs.  Readahead, which
+    fills a disk file's cache around a miss, is not modelled.  O(16 log P).
     """
     mm = vma.vm_mm
     mapping = vma.vm_file.f_mapping
@@ -113,7 +120,7 @@ def do_fault_around(vma, addr, pgoff):
     hit = False
     for idx in range(pgoff + from_pte - pte_off, last + 1):
         folio = mapping.pages.get(idx)
-        if folio is None:
+        if folio is None or not folio.uptodate:
             continue
         a = addr + ((idx - pgoff) << PAGE_SHIFT)
         if a in mm.pgtable:
@@ -137,6 +144,8 @@ def do_wp_page(vma, addr, pte):
     folio = vm_normal_page(vma, addr, pte)
     if vma.vm_flags & VM_SHARED:
         pte.writable = True                                  # wp_page_shared / wp_pfn_shared
+        if folio is not None:
+            folio.dirty = True                               # fault_dirty_shared_page()
         return
     if folio is not None and folio.anon and (folio.anon_exclusive or folio.mapcount == 1):
         if not folio.anon_exclusive:

@@ -19,7 +19,7 @@ class Folio:
     """struct folio of one page: ``pfn``, ``index``, ``mapping`` and map counts."""
 
     __slots__ = ("pfn", "index", "mapping", "mapcount", "anon_exclusive", "label",
-                 "in_page_cache", "physmem", "__weakref__")
+                 "in_page_cache", "uptodate", "dirty", "physmem", "__weakref__")
     nr_pages = 1
 
     def __init__(self, pfn, label, physmem=None):
@@ -31,6 +31,8 @@ class Folio:
         self.mapcount = 0            # number of PTEs mapping it (folio_mapcount())
         self.anon_exclusive = False  # PageAnonExclusive of its (only) page
         self.in_page_cache = False
+        self.uptodate = True         # PG_uptodate: false only for a fallocated shmem folio
+        self.dirty = False           # PG_dirty: written (write(2), a shared write fault)
 
     @property
     def is_zero_page(self):

@@ -1,17 +1,21 @@
 """The Kernel (physical memory, files, processes) and a Process's syscall interface.
 
 The entry point of the model: ``Kernel().spawn()`` gives a Process whose methods are the
-syscalls (mmap, munmap, mprotect, mremap, madvise, fork, exit, open, memfd_create,
-ftruncate) plus ``read``/``write`` to touch memory as the process would.  Each mirrors
+syscalls (mmap, munmap, mprotect, mremap, madvise, fork, exit, open, close, memfd_create,
+ftruncate, pread, pwrite, fallocate, fsync) plus ``read``/``write`` to touch memory as the
+process would (they take an address; file I/O is ``pread``/``pwrite``, which take an fd).  Each mirrors
 the kernel function named in its docstring; see the modules of ``rmapkit.model``.
 """
 
 import errno
 
 from ..errors import syscall_error
-from ..uapi import O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY, PAGE_SHIFT, PAGE_SIZE
-from .fault import touch, zap_page_range_single
-from .file import FMODE_READ, FMODE_WRITE, File, Inode
+from ..uapi import (O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY, PAGE_SHIFT,
+                    PAGE_SIZE)
+from .fault import touch
+from .file import FILESYSTEMS, FMODE_READ, FMODE_WRITE, TMPFS, File, Inode
+from .filemap import (do_fallocate, do_fsync, do_ftruncate, do_pread, do_pwrite,
+                      filemap_add_folio)
 from .folio import PhysMem
 from .fork import dup_mmap, exit_mmap
 from .mm import DEFAULT_MMAP_BASE, MM
@@ -45,16 +49,34 @@ class Kernel:
         zero.ino = 4
         self.inodes["/dev/zero"] = zero
 
-    def _new_inode(self, path, size, kind, dev, pfn_base=None):
+    def _new_inode(self, path, size, kind, dev, pfn_base=None, fs=None):
         self._next_ino += 1
-        return Inode(self, path, size, kind, self._next_ino, dev, pfn_base)
+        return Inode(self, path, size, kind, self._next_ino, dev, pfn_base, fs)
 
     # -- files ---------------------------------------------------------------------
-    def create_file(self, path, size):
-        """Create a regular file of ``size`` bytes (its page cache starts empty). O(1)."""
+    def create_file(self, path, size, fs="tmpfs", cached=False):
+        """Create a regular file of ``size`` bytes on ``fs`` ("tmpfs" or "ext4").
+
+        Its page cache starts empty: the file is all holes (tmpfs) or was never read
+        (ext4).  ``cached=True`` stands for a file whose every page is already in the page
+        cache, uptodate and clean: one that was written or read before, e.g. by another
+        program (each page one folio: large folios are not modelled).
+        O(size / PAGE_SIZE) with ``cached``, else O(1).
+        """
         if path in self.inodes:
             raise syscall_error(errno.EEXIST, "create_file", f"{path} exists")
-        self.inodes[path] = self._new_inode(path, size, "file", (0xfe, 0))
+        if fs not in FILESYSTEMS:
+            raise ValueError(f"fs must be one of {sorted(FILESYSTEMS)}, not {fs!r}")
+        fst = FILESYSTEMS[fs]
+        if not 0 <= size <= fst.s_maxbytes:
+            raise syscall_error(errno.EFBIG, "create_file", f"size {size:#x} is not in "
+                                                            f"[0, {fst.s_maxbytes:#x}]")
+        inode = self._new_inode(path, size, "file", (0, 0x1b) if fst.shmem else (0xfe, 0),
+                                fs=fst)
+        self.inodes[path] = inode
+        if cached:
+            for index in range((size + PAGE_SIZE - 1) >> PAGE_SHIFT):
+                filemap_add_folio(self, inode.mapping, index)
         return path
 
     def create_device(self, path, pfn_base, npages):
@@ -71,7 +93,7 @@ class Kernel:
 
     def shmem_zero_setup(self, size):
         """A shmem object for MAP_SHARED|MAP_ANONYMOUS.  Model of mm/shmem.c: shmem_zero_setup(). O(1)."""
-        inode = self._new_inode("/dev/zero (deleted)", size, "shmem", (0, 1))
+        inode = self._new_inode("/dev/zero (deleted)", size, "shmem", (0, 1), fs=TMPFS)
         return File(self, inode, FMODE_READ | FMODE_WRITE, "/dev/zero (deleted)")
 
     # -- processes -----------------------------------------------------------------
@@ -218,7 +240,7 @@ class Process:
         if inode is None:
             if not flags & O_CREAT:
                 raise syscall_error(errno.ENOENT, "open", f"{path} does not exist")
-            k.create_file(path, 0)
+            k.create_file(path, 0)          # on tmpfs, as the live scenarios' files are
             inode = k.inodes[path]
         mode = {O_RDONLY: FMODE_READ, O_WRONLY: FMODE_WRITE,
                 O_RDWR: FMODE_READ | FMODE_WRITE}.get(flags & O_ACCMODE)
@@ -236,35 +258,39 @@ class Process:
         self._alive()
         k = self.kernel
         label = f"/memfd:{name} (deleted)"
-        inode = k._new_inode(label, 0, "shmem", (0, 1))
+        inode = k._new_inode(label, 0, "shmem", (0, 1), fs=TMPFS)
         return self._install(File(k, inode, FMODE_READ | FMODE_WRITE, label))
 
     def ftruncate(self, fd, size):
-        """ftruncate(2): set the size; pages beyond it leave every mapping (even CoW copies).
+        """ftruncate(2): see rmapkit.model.filemap.do_ftruncate (truncate_pagecache()).
+        O(log n + k log P + pages dropped)."""
+        self._alive()
+        return do_ftruncate(self, fd, size)
 
-        Model of mm/truncate.c: truncate_pagecache() -> unmap_mapping_range(even_cows=1).
-        """
-        if size < 0:                         # do_sys_ftruncate() checks before fdget()
-            raise syscall_error(errno.EINVAL, "ftruncate", "negative size")
-        f = self.fdget(fd, "ftruncate")
-        if not f.f_mode & FMODE_WRITE:
-            raise syscall_error(errno.EINVAL, "ftruncate", "file not open for writing")
-        inode = f.inode
-        if inode.kind not in ("file", "shmem"):
-            raise syscall_error(errno.EINVAL, "ftruncate", f"{inode.path} cannot be truncated")
-        first = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
-        mapping = inode.mapping
-        for vma in list(mapping.i_mmap.query(first, 1 << 62)):
-            off = max(first, vma.vm_pgoff)
-            start = vma.vm_start + ((off - vma.vm_pgoff) << PAGE_SHIFT)
-            zap_page_range_single(vma, start, vma.vm_end - start)   # unmap_mapping_range()
-        for idx in [i for i in mapping.pages if i >= first]:
-            folio = mapping.pages.pop(idx)
-            folio.in_page_cache = False
-            if folio.mapcount == 0:
-                self.kernel.physmem.free_folio(folio)
-        inode.size = size
-        return 0
+    def pread(self, fd, offset, length):
+        """pread(2): bytes read from ``offset`` (0 at EOF); see
+        rmapkit.model.filemap.do_pread.  File data is not modelled, only the page cache.
+        O(p log c) for p pages."""
+        self._alive()
+        return do_pread(self, fd, offset, length)
+
+    def pwrite(self, fd, offset, length):
+        """pwrite(2): bytes written at ``offset``; fills the page cache and grows i_size.
+        See rmapkit.model.filemap.do_pwrite.  O(p log c) for p pages."""
+        self._alive()
+        return do_pwrite(self, fd, offset, length)
+
+    def fallocate(self, fd, mode, offset, length):
+        """fallocate(2) with ``mode`` 0, FALLOC_FL_KEEP_SIZE or FALLOC_FL_PUNCH_HOLE |
+        FALLOC_FL_KEEP_SIZE; returns 0.  See rmapkit.model.filemap.do_fallocate.
+        O(log n + p log c)."""
+        self._alive()
+        return do_fallocate(self, fd, mode, offset, length)
+
+    def fsync(self, fd):
+        """fsync(2): 0 once the fd is valid; see rmapkit.model.filemap.do_fsync. O(c)."""
+        self._alive()
+        return do_fsync(self, fd)
 
     # -- looking -----------------------------------------------------------------------
     def folio_at(self, addr):

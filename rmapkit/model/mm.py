@@ -337,8 +337,9 @@ class MM:
         allocator: MAP_FIXED takes ``addr`` as is; a free hint is honoured; otherwise the
         highest gap below mmap_base.  THP alignment (__thp_get_unmapped_area()): private
         anonymous lengths that are a multiple of 2 MiB when there is no hint, regular
-        files (ext4/xfs use thp_get_unmapped_area()) and private /dev/zero.  shmem objects
-        are not aligned (shmem huge pages are "never" here).  O(log n) for fixed and
+        files on a disk file system (ext4/xfs use thp_get_unmapped_area()) and private
+        /dev/zero.  tmpfs files and shmem objects are not aligned
+        (shmem_get_unmapped_area(): shmem huge pages are "never" here).  O(log n) for fixed and
         hinted requests.
         """
         if length > TASK_SIZE:
@@ -350,7 +351,8 @@ class MM:
         # (MAP_SHARED_VALIDATE has it too).
         shared = flags & MAP_SHARED
         ret = None
-        if kind == "file" or (kind == "zero" and not shared):
+        if (kind == "file" and file.inode.fs.thp_get_unmapped_area) or \
+                (kind == "zero" and not shared):
             ret = self._thp_area(addr, length, pgoff << PAGE_SHIFT)
         elif file is None and not anon_shared and not addr and length % PMD_SIZE == 0:
             ret = self._thp_area(0, length, 0)

@@ -92,6 +92,24 @@ def _validate_mm(p):
     if want != have:
         _fail(f"{p.name}: free-gap index {[(hex(s), hex(e)) for e, s in have][:6]} does not "
               f"match the gaps between VMAs {[(hex(s), hex(e)) for e, s in want][:6]}")
+    # A file page a PTE maps is the page cache's folio at that offset, inside i_size
+    # (truncation unmaps what it drops; fault-around and faults stop at EOF).
+    for v in vmas:
+        if v.vm_file is None or v.vm_file.inode.kind not in ("file", "shmem"):
+            continue
+        m, inode = v.vm_file.f_mapping, v.vm_file.inode
+        eof = (inode.size + PAGE_SIZE - 1) // PAGE_SIZE
+        for a, pte in mm.ptes_in(v.vm_start, v.vm_end):
+            folio = vm_normal_page(v, a, pte)
+            if folio is None or folio.anon:
+                continue
+            idx = linear_page_index(v, a)
+            if m.pages.get(idx) is not folio:
+                _fail(f"{p.name}:{v.id} page {a:#x} maps {folio.label}, which is not "
+                      f"{m.label}'s page-cache folio at index {idx:#x}")
+            if idx >= eof:
+                _fail(f"{p.name}:{v.id} page {a:#x} maps index {idx:#x} past the end of "
+                      f"{inode.path} ({inode.size:#x} bytes)")
     # No PTE outside a VMA.
     for a in mm.pgtable:
         v = mm.vma_lookup(a)
@@ -99,10 +117,32 @@ def _validate_mm(p):
             _fail(f"{p.name}: PTE at {a:#x} outside every VMA")
 
 
+def _validate_page_cache(k):
+    """Every cached folio sits at its own index of its own mapping; a disk file caches
+    nothing past EOF (tmpfs may: fallocate(FALLOC_FL_KEEP_SIZE) allocates there)."""
+    mappings = {id(i.mapping): i.mapping for i in k.inodes.values()}
+    for p in k.processes.values():
+        for v in p.mm.vmas:
+            if v.vm_file is not None:
+                mappings[id(v.vm_file.f_mapping)] = v.vm_file.f_mapping
+    for m in mappings.values():
+        inode = m.host
+        eof = (inode.size + PAGE_SIZE - 1) // PAGE_SIZE
+        for idx, folio in m.pages.items():
+            if folio.mapping is not m or folio.index != idx or not folio.in_page_cache:
+                _fail(f"{m.label} of {inode.path}: page cache slot {idx:#x} holds "
+                      f"{folio.label} (mapping {getattr(folio.mapping, 'label', None)}, index "
+                      f"{folio.index:#x}, in_page_cache {folio.in_page_cache})")
+            if inode.fs is not None and not inode.fs.shmem and idx >= eof:
+                _fail(f"{m.label} of {inode.path}: {folio.label} cached at index {idx:#x}, "
+                      f"past EOF ({inode.size:#x} bytes)")
+
+
 def validate_kernel(k):
     """Raise ValidationError on the first broken invariant of ``k``."""
     for p in k.processes.values():
         _validate_mm(p)
+    _validate_page_cache(k)
     # anon_vma counters and tree/VMA agreement.
     active, children = {}, {}
     for p in k.processes.values():
