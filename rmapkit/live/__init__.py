@@ -23,7 +23,7 @@ from rmapkit import uapi
 from rmapkit.live import wire
 
 __all__ = ["observability", "available", "run_programs", "run_program", "FILES_DIR",
-           "GUARD_FLAGS"]
+           "GUARD_FLAGS", "disk_dir", "fs_type"]
 
 # The two conventions a scenario shares with its live run (rmapkit.scenarios imports them
 # from here; this package never imports rmapkit.scenarios): the fixed directory name its
@@ -90,12 +90,54 @@ def _files_parent():
     return None
 
 
+def fs_type(path):
+    """The file system type of the mount holding ``path`` ("ext4", "tmpfs"...), from
+    /proc/self/mountinfo (the longest mount point that contains it); None if unknown."""
+    path = os.path.realpath(path)
+    best, fstype = "", None
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                mnt = fields[4].replace("\\040", " ")
+                sep = fields.index("-")
+                inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+                if inside and len(mnt) >= len(best):
+                    best, fstype = mnt, fields[sep + 1]
+    except (OSError, ValueError, IndexError):
+        return None
+    return fstype
+
+
+DISK_FS = "ext4"            # the disk file system the model knows (rmapkit.model.file.EXT4)
+
+
+def disk_dir():
+    """A writable directory on an ext4 file system for a scenario's ``disk`` files, or None:
+    $RMAPKIT_DISK_DIR, /var/tmp, the temporary directory, the home directory."""
+    for d in (os.environ.get("RMAPKIT_DISK_DIR"), "/var/tmp", tempfile.gettempdir(),
+              os.path.expanduser("~")):
+        try:
+            if d and os.access(d, os.W_OK) and fs_type(d) == DISK_FS and \
+                    not os.statvfs(d).f_flag & os.ST_NOEXEC:
+                return d
+        except OSError:
+            continue
+    return None
+
+
 def _run_batch(programs, timeout):
     """Run programs in one driver; return (results so far, error or None)."""
     tmp = tempfile.mkdtemp(prefix="rmapkit-live-", dir=_files_parent())
+    disk = disk_dir()
+    if disk is not None and any(f[2] != "tmpfs" for p in programs for f in p.get("files", ())
+                                if len(f) > 2):
+        disk = tempfile.mkdtemp(prefix="rmapkit-live-", dir=disk)
+    else:
+        disk = None
     proc = subprocess.Popen(_driver_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
-    data = json.dumps({"programs": programs, "tmpdir": tmp}).encode()
+    data = json.dumps({"programs": programs, "tmpdir": tmp, "diskdir": disk}).encode()
     error = None
     try:
         out, err = proc.communicate(data, timeout=timeout)
@@ -106,6 +148,8 @@ def _run_batch(programs, timeout):
     finally:
         _kill_group(proc.pid)       # nothing of the batch may outlive it
         shutil.rmtree(tmp, ignore_errors=True)
+        if disk is not None:
+            shutil.rmtree(disk, ignore_errors=True)
     results = []
     for line in out.decode(errors="replace").splitlines():
         try:

@@ -1,11 +1,12 @@
 """The live driver: ``python -m rmapkit.live.child`` runs programs read from stdin.
 
-Input (stdin, JSON): ``{"programs": [program, ...], "tmpdir": dir for files}``; output
+Input (stdin, JSON): ``{"programs": [program, ...], "tmpdir": dir for files, "diskdir":
+dir on ext4 for ``disk`` files or null}``; output
 (stdout): one JSON line per program, in order, flushed as each finishes, so a caller that
 loses the driver knows which programs completed.  A *program* is a scenario lowered to
 absolute addresses::
 
-    {"window": [lo, hi], "files": [["data", 32768]], "steps": true,
+    {"window": [lo, hi], "files": [["data", 32768, "tmpfs"]], "steps": true,
      "ops": [{"proc": "P0", "kind": "mmap", "args": {...}}, ...]}
 
 Its result: ``{"outcomes": [None | "EEXIST" | "SIGSEGV", ...], "rets": [...],
@@ -49,9 +50,11 @@ class Abort(Exception):
 class Run:
     """One program being run: the processes, their control sockets, their pids."""
 
-    def __init__(self, prog, kpages, tmpdir=None):
+    def __init__(self, prog, kpages, tmpdir=None, diskdir=None):
         self.prog = prog
         self.tmpdir = tmpdir
+        self.diskdir = diskdir
+        self.disk_files_dir = None
         self.window = tuple(prog["window"])
         self.kpages = kpages
         self.socks = {}             # name -> driver end of the control socket
@@ -63,8 +66,20 @@ class Run:
     # -- processes ---------------------------------------------------------------------
     def start(self):
         self.files_dir = tempfile.mkdtemp(prefix="scn-", dir=self.tmpdir or _files_parent())
-        for name, size in self.prog.get("files", ()):
-            with open(os.path.join(self.files_dir, name), "wb") as f:
+        for name, size, *fs in self.prog.get("files", ()):
+            path = os.path.join(self.files_dir, name)
+            if fs and fs[0] != "tmpfs":
+                # A disk file lives on the disk file system; the scenario's directory holds
+                # a symlink to it (open() follows it, maps shows the real path, renamed).
+                if self.diskdir is None:
+                    raise Abort(f"no writable ext4 directory for the disk file {name} "
+                                "(set RMAPKIT_DISK_DIR)")
+                if self.disk_files_dir is None:
+                    self.disk_files_dir = tempfile.mkdtemp(prefix="scn-", dir=self.diskdir)
+                real = os.path.join(self.disk_files_dir, name)
+                os.symlink(real, path)
+                path = real
+            with open(path, "wb") as f:
                 f.truncate(size)
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
@@ -146,6 +161,8 @@ class Run:
     def snapshot(self):
         processes, unknown = [], {}
         rename = {self.files_dir: FILES_DIR}
+        if self.disk_files_dir:
+            rename[self.disk_files_dir] = FILES_DIR
         for name in self.order:
             view, unk = procfs.read_process(name, self.pids[name], self.window,
                                             self.kpages, rename)
@@ -169,8 +186,9 @@ class Run:
         self.pids.clear()
         self.order.clear()
         _reap_all()
-        if self.files_dir:
-            shutil.rmtree(self.files_dir, ignore_errors=True)
+        for d in (self.files_dir, self.disk_files_dir):
+            if d:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def _is_my_child(pid):
@@ -207,7 +225,7 @@ def _window_taken(window):
     return None
 
 
-def run_program(prog, kpages, tmpdir=None):
+def run_program(prog, kpages, tmpdir=None, diskdir=None):
     """Run one program in fresh processes; return its JSON-able result (see module doc).
 
     Its files live in a new directory under ``tmpdir`` (default /dev/shm or $TMPDIR).
@@ -217,7 +235,7 @@ def run_program(prog, kpages, tmpdir=None):
     if taken:
         res["error"] = f"the window is not free in the driver: {taken}"
         return res
-    run = Run(prog, kpages, tmpdir)
+    run = Run(prog, kpages, tmpdir, diskdir)
     steps = prog.get("steps", True)
     try:
         run.start()
@@ -247,7 +265,7 @@ def main():
     out = sys.stdout
     for prog in request["programs"]:
         try:
-            res = run_program(prog, kpages, request.get("tmpdir"))
+            res = run_program(prog, kpages, request.get("tmpdir"), request.get("diskdir"))
         except Exception as e:               # keep the batch going; say what broke
             res = {"outcomes": [], "rets": [], "snapshots": [], "pids": [],
                    "error": f"driver: {type(e).__name__}: {e}"}

@@ -40,6 +40,7 @@ class Libc:
         c.munmap.restype, c.munmap.argtypes = i, [vp, sz]
         c.mprotect.restype, c.mprotect.argtypes = i, [vp, sz, i]
         c.madvise.restype, c.madvise.argtypes = i, [vp, sz, i]
+        c.fallocate.restype, c.fallocate.argtypes = i, [i, i, lg, lg]
         c.syscall.restype = lg
         c.read.restype, c.read.argtypes = ctypes.c_ssize_t, [i, vp, sz]
         c.write.restype, c.write.argtypes = ctypes.c_ssize_t, [i, vp, sz]
@@ -76,6 +77,11 @@ class Libc:
     def madvise(self, addr, length, advice):
         if self.c.madvise(addr, length, advice) != 0:
             self._fail("madvise")
+
+    def fallocate(self, fd, mode, offset, length):
+        if self.c.fallocate(fd, mode, offset, length) != 0:
+            self._fail("fallocate")
+        return 0
 
     def mremap(self, old_addr, old_len, new_len, flags=0, new_addr=0):
         L = ctypes.c_ulong

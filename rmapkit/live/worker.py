@@ -112,12 +112,30 @@ class Worker:
     def op_open(self, path, flags, fd):
         real = path if path.startswith("/") else os.path.join(self.files_dir, path)
         self.fds[fd] = os.open(real, flags)
+        if os.path.islink(real):
+            # A disk file (see Run.start): POSIX_FADV_RANDOM makes pread() read exactly
+            # the pages asked for, as the model does (it models no readahead).
+            os.posix_fadvise(self.fds[fd], 0, 0, os.POSIX_FADV_RANDOM)
+
+    def op_pwrite(self, fd, offset, length):
+        return os.pwrite(self.fds[fd], b"\x01" * length, offset)
+
+    def op_pread(self, fd, offset, length):
+        return len(os.pread(self.fds[fd], length, offset))
+
+    def op_fallocate(self, fd, mode, offset, length):
+        return self.libc.fallocate(self.fds[fd], mode, offset, length)
+
+    def op_fsync(self, fd):
+        os.fsync(self.fds[fd])
+        return 0
 
     def op_memfd(self, name, fd):
         self.fds[fd] = os.memfd_create(name, 0)
 
     def op_ftruncate(self, fd, length):
         os.ftruncate(self.fds[fd], length)
+        return 0
 
     def op_close(self, fd):
         os.close(self.fds.pop(fd))

@@ -263,8 +263,8 @@ def compare_runs(model_res, live_res):
     """Compare two RunResults op by op; the Diff is of the first op where they differ.
 
     Outcomes (errno or success, whether an mmap hint was taken, where mremap put the
-    range) and the snapshot after every op are compared.  If they never differ the Diff is
-    of the final snapshots and is empty.
+    range, the byte count of pread/pwrite) and the snapshot after every op are compared.
+    If they never differ the Diff is of the final snapshots and is empty.
     """
     from rmapkit.scenarios.run import hint_taken
     if live_res.skipped:
@@ -281,7 +281,7 @@ def compare_runs(model_res, live_res):
                                                f"op {i + 1} `{op.text}`: {_outcome_text(mo)} "
                                                f"in the model, {_outcome_text(lo)} in the "
                                                "kernel"))
-        elif mo is None and op.kind in ("mmap", "mremap"):
+        elif mo is None and op.kind in ("mmap", "mremap", "pread", "pwrite"):
             mr, lr = model_res.rets[i], live_res.rets[i]
             if op.kind == "mmap":
                 mr, lr = hint_taken(op, mr), hint_taken(op, lr)

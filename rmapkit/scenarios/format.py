@@ -16,7 +16,8 @@ Lines
 ``# text``                        comment; the comments before the first line of content
                                   are the scenario's description
 ``window N``                      the window is N pages (default 32, at most 512)
-``file NAME PAGES``               a regular file of PAGES pages, created before the first op
+``file NAME PAGES [disk]``        a regular file of PAGES pages, created before the first op
+                                  on tmpfs, or with ``disk`` on the disk file system (ext4)
 ``device NAME PAGES pfn=PFN``     model only: a device whose ->mmap calls remap_pfn_range()
                                   from PFN on (open and mmap it like a file)
 ``model-only REASON``             the live kernel cannot run this scenario (REASON says why)
@@ -42,6 +43,10 @@ Ops (PAGE and N are page numbers / counts inside the window)
 ``fork CHILD`` / ``exit``
 ``open PATH MODE as FD`` (PATH a ``file`` NAME or /dev/zero; MODE ``r``/``w``/``rw``),
 ``memfd NAME as FD``, ``ftruncate FD PAGES``, ``close FD``
+``pwrite FD OFF LEN`` / ``pread FD OFF LEN``  pwrite(2)/pread(2) of LEN at OFF; OFF, LEN
+      (and ftruncate's PAGES) count pages and may be fractions (``1.5``)
+``fallocate FD OFF LEN [keep] [punch]``  fallocate(2), FALLOC_FL_KEEP_SIZE / _PUNCH_HOLE
+``fsync FD``
 
 Parsing never raises anything but ScenarioError, whose message names the file, the line,
 the op and the problem.  Cost: O(lines).
@@ -100,6 +105,7 @@ class Scenario:
     window_pages: int
     ops: tuple
     files: tuple = ()                   # (name, pages)
+    file_systems: tuple = ()            # (name, "ext4") for files not on tmpfs
     devices: tuple = ()                 # (name, pages, first pfn): model only
     model_only: str | None = None       # why the live kernel cannot run it
     path: str | None = None
@@ -123,6 +129,10 @@ class Scenario:
         names += [op.args["child"] for op in self.ops if op.kind == "fork"]
         return names
 
+    def file_system(self, name):
+        """"tmpfs" or "ext4" (a ``disk`` file) for a declared file."""
+        return dict(self.file_systems).get(name, "tmpfs")
+
     def prefix(self, n):
         """The scenario made of the first ``n`` ops."""
         return replace(self, ops=self.ops[:n])
@@ -136,7 +146,8 @@ class Scenario:
         """The scenario as a file that parses back to the same ops."""
         out = [f"# {line}".rstrip() for line in self.description.splitlines()]
         out.append(f"window {self.window_pages}")
-        out += [f"file {n} {p}" for n, p in self.files]
+        disk = dict(self.file_systems)
+        out += [f"file {n} {p}" + (" disk" if n in disk else "") for n, p in self.files]
         out += [f"device {n} {p} pfn={f}" for n, p, f in self.devices]
         if self.model_only:
             out.append(f"model-only {self.model_only}")
@@ -149,7 +160,7 @@ class Scenario:
     def program(self, steps=True, files_dir=None):
         """The live-kernel program of this scenario (see rmapkit.live.child)."""
         return {"window": list(self.window), "steps": steps,
-                "files": [[n, p * PAGE_SIZE] for n, p in self.files],
+                "files": [[n, p * PAGE_SIZE, self.file_system(n)] for n, p in self.files],
                 "ops": [{"proc": op.proc, "kind": op.kind, "args": op.args} for op in self.ops]}
 
 

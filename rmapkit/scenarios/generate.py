@@ -2,7 +2,12 @@
 
 random_scenario(seed) draws mmap / munmap / mprotect / mremap / madvise / read / write /
 fork / exit sequences in a small window (16-24 pages) so that merges, splits and CoW happen
-often; the same seed always gives the same scenario (a private ``random.Random``).  Ops may
+often, and file I/O (pwrite / pread / fallocate / ftruncate / fsync) on a tmpfs file, a
+memfd and a file on the disk file system; the same seed always gives the same scenario
+(a private ``random.Random``).  The disk file is mapped with ``madvise random``
+(VM_RAND_READ), never executable, and written at most a page at a time: then ext4 neither
+reads ahead nor makes large folios, neither of which the model models (see
+rmapkit.model.filemap).  Ops may
 fail (mremap of a hole...): the runners record outcomes and the diff compares them.
 shrink() removes ops from a failing scenario while it still fails.
 Cost: O(ops) per scenario.
@@ -21,7 +26,14 @@ __all__ = ["random_scenario", "random_scenarios", "shrink", "MADVICES"]
 # (no KSM, no THP in a window this small, no swap for PAGEOUT: left out).
 MADVICES = ("dontneed", "wipeonfork", "keeponfork", "dontfork", "dofork", "dontdump",
             "dodump", "normal", "random", "sequential", "willneed")
+# With a disk file mapped, advice that would clear VM_RAND_READ (and let ext4 read ahead)
+# is left out.
+DISK_MADVICES = tuple(a for a in MADVICES if a not in ("normal", "sequential", "willneed"))
 PROTS = ("rw", "rw", "rw", "rw", "r", "r", "rwx", "none", "w", "rx")
+# With a disk file in the scenario nothing is executable: filemap_fault() reads ahead
+# around a miss in a VM_EXEC mapping even with VM_RAND_READ (do_sync_mmap_readahead(),
+# v6.18), and readahead is not modelled.
+DISK_PROTS = tuple(p for p in PROTS if "x" not in p)
 FILE_PAGES = 12
 
 
@@ -35,6 +47,10 @@ class _Gen:
         self.lines = []
         self.files = self.r.random() < 0.4
         self.memfd = self.r.random() < 0.25
+        self.disk = self.r.random() < 0.3
+        self.prots = DISK_PROTS if self.disk else PROTS
+        self.fds = [f for f, ok in (("F", self.files), ("M", self.memfd), ("D", self.disk))
+                    if ok]
         self.mapped = set()         # pages some mmap probably mapped: aim ops there
 
     def rng(self, max_len=5, aim=0.0):
@@ -50,33 +66,42 @@ class _Gen:
     def op(self):
         r = self.r
         proc = r.choice(self.alive)
+        io = 1 if self.fds else 0
         kind = r.choices(
             ["mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork",
-             "exit", "ftruncate"],
+             "exit", "ftruncate", "pwrite", "pread", "fallocate", "fsync"],
             [28, 10, 16, 14, 6, 9, 15, 4 if len(self.alive) < 4 else 0,
-             2 if len(self.alive) > 1 else 0, 1 if self.files or self.memfd else 0])[0]
+             2 if len(self.alive) > 1 else 0, 2 * io, 6 * io, 2 * io, 3 * io, io // 2])[0]
         return getattr(self, "g_" + kind)(proc)
 
     def g_mmap(self, proc):
         r = self.r
         page, n = self.rng()
         self.mapped.update(range(page, page + n))
-        prot = r.choice(PROTS)
+        prot = r.choice(self.prots)
         src = r.choices(["private anon", "shared anon", "private fd=F", "shared fd=F",
-                         "private fd=Z", "private fd=M", "shared fd=M"],
-                        [80, 6, 6 if self.files else 0, 5 if self.files else 0, 3,
-                         3 if self.memfd else 0, 4 if self.memfd else 0])[0]
+                         "private fd=Z", "private fd=M", "shared fd=M", "private fd=D",
+                         "shared fd=D"],
+                        [80, 6, 10 if self.files else 0, 8 if self.files else 0, 3,
+                         5 if self.memfd else 0, 6 if self.memfd else 0,
+                         8 if self.disk else 0, 8 if self.disk else 0])[0]
         words = [f"{proc}: mmap {page} {n} {prot} {src}"]
-        if "fd=F" in src or "fd=M" in src:
+        disk = "fd=D" in src
+        if "fd=F" in src or "fd=M" in src or disk:
             words.append(f"off={r.randint(0, FILE_PAGES - 2)}")
-        where = r.choices(["fixed", "", "noreplace"], [70, 25, 5])[0]
+        # The disk file's mapping must be VM_RAND_READ before its first fault: fixed, so
+        # the madvise below hits it, and never populated.
+        where = "fixed" if disk else r.choices(["fixed", "", "noreplace"], [70, 25, 5])[0]
         if where:
             words.append(where)
         if r.random() < 0.2:
             words.append("noreserve")
-        if r.random() < 0.08:
+        if r.random() < 0.08 and not disk:
             words.append("populate")
-        return " ".join(words)
+        line = " ".join(words)
+        if disk:
+            line += f"\n{proc}: madvise {page} {n} random"
+        return line
 
     def g_munmap(self, proc):
         page, n = self.rng(6, aim=0.5)
@@ -85,7 +110,7 @@ class _Gen:
 
     def g_mprotect(self, proc):
         page, n = self.rng(6, aim=0.7)
-        return f"{proc}: mprotect {page} {n} {self.r.choice(PROTS)}"
+        return f"{proc}: mprotect {page} {n} {self.r.choice(self.prots)}"
 
     def g_mremap(self, proc):
         r = self.r
@@ -106,7 +131,8 @@ class _Gen:
 
     def g_madvise(self, proc):
         page, n = self.rng(6, aim=0.7)
-        return f"{proc}: madvise {page} {n} {self.r.choice(MADVICES)}"
+        advice = self.r.choice(DISK_MADVICES if self.disk else MADVICES)
+        return f"{proc}: madvise {page} {n} {advice}"
 
     def g_read(self, proc):
         page, n = self.rng(4, aim=0.7)
@@ -116,9 +142,37 @@ class _Gen:
         page, n = self.rng(4, aim=0.7)
         return f"{proc}: write {page} {n}"
 
+    def pages(self, lo, hi, whole=False):
+        """A file offset or length in pages in [lo, hi]: mostly whole pages, sometimes a
+        quarter page off (partial pages)."""
+        v = self.r.randint(lo, hi)
+        if not whole and self.r.random() < 0.25:
+            v = max(lo, v - self.r.choice((0.25, 0.5, 0.75)))
+        return f"{v:g}"
+
     def g_ftruncate(self, proc):
-        fd = self.r.choice([f for f, ok in (("F", self.files), ("M", self.memfd)) if ok])
-        return f"{proc}: ftruncate {fd} {self.r.randint(0, FILE_PAGES)}"
+        fd = self.r.choice(self.fds)
+        return f"{proc}: ftruncate {fd} {self.pages(0, FILE_PAGES)}"
+
+    def g_pwrite(self, proc):
+        fd = self.r.choice(self.fds)
+        # ext4 makes a large folio of a multi-page write (not modelled): one page at most.
+        length = self.pages(0, 1 if fd == "D" else 4)
+        return f"{proc}: pwrite {fd} {self.pages(0, FILE_PAGES + 2)} {length}"
+
+    def g_pread(self, proc):
+        fd = self.r.choice(self.fds)
+        return f"{proc}: pread {fd} {self.pages(0, FILE_PAGES + 1)} {self.pages(0, 4)}"
+
+    def g_fallocate(self, proc):
+        r = self.r
+        fd = r.choice(self.fds)
+        mode = r.choices(["", " keep", " keep punch", " punch"], [4, 4, 8, 1])[0]
+        return (f"{proc}: fallocate {fd} {self.pages(0, FILE_PAGES)} "
+                f"{self.pages(1, 5)}{mode}")
+
+    def g_fsync(self, proc):
+        return f"{proc}: fsync {self.r.choice(self.fds)}"
 
     def g_fork(self, proc):
         child = f"P{self.next_child}"
@@ -133,9 +187,15 @@ class _Gen:
     def text(self, seed):
         head = [f"# random scenario, seed {seed}", f"window {self.window}"]
         if self.files:
-            head += [f"file data {FILE_PAGES}", "P0: open data rw as F"]
+            head.append(f"file data {FILE_PAGES}")
+        if self.disk:
+            head.append(f"file disk {FILE_PAGES} disk")
+        if self.files:
+            head.append("P0: open data rw as F")
         if self.memfd:
             head += ["P0: memfd buf as M", f"P0: ftruncate M {FILE_PAGES}"]
+        if self.disk:
+            head.append("P0: open disk rw as D")
         head.append("P0: open /dev/zero rw as Z")
         body = [self.op() for _ in range(self.n_ops)]
         return "\n".join(head + body) + "\n"

@@ -8,8 +8,10 @@ fork), declared files, moves with a destination.  Cost: O(lines).
 
 from __future__ import annotations
 
+import errno as _errno
 import re
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 from rmapkit import uapi
 from rmapkit.scenarios.format import (BASE, DEFAULT_WINDOW, MAX_WINDOW, OUTCOME_NAMES, Op,
@@ -28,6 +30,9 @@ _MREMAP_FLAGS = {"maymove": uapi.MREMAP_MAYMOVE, "fixed": uapi.MREMAP_FIXED,
                  "dontunmap": uapi.MREMAP_DONTUNMAP}
 _MADV = {n[5:].lower(): getattr(uapi, n) for n in uapi.__all__ if n.startswith("MADV_")}
 _OPEN_MODES = {"r": uapi.O_RDONLY, "w": uapi.O_WRONLY, "rw": uapi.O_RDWR}
+_FS = {"tmpfs": "tmpfs", "disk": "ext4", "ext4": "ext4"}
+_FALLOC = {"keep": uapi.FALLOC_FL_KEEP_SIZE, "keep_size": uapi.FALLOC_FL_KEEP_SIZE,
+           "punch": uapi.FALLOC_FL_PUNCH_HOLE, "punch_hole": uapi.FALLOC_FL_PUNCH_HOLE}
 
 
 def parse(text, name="<scenario>", path=None):
@@ -50,6 +55,7 @@ class _Parser:
     all_procs: set = field(default_factory=lambda: {"P0"})
     lineno: int = 0
     line_text: str = ""
+    kind_word: str = ""
 
     def fail(self, problem):
         raise ScenarioError(problem, self.lineno, self.line_text, self.path or self.name)
@@ -74,7 +80,10 @@ class _Parser:
             desc.pop()
         return Scenario(name=self.name, description="\n".join(desc),
                         window_pages=self.window or DEFAULT_WINDOW, ops=tuple(self.ops),
-                        files=tuple(self.files.items()), model_only=self.model_only,
+                        files=tuple((n, pages) for n, (pages, _) in self.files.items()),
+                        file_systems=tuple((n, fs) for n, (_, fs) in self.files.items()
+                                           if fs != "tmpfs"),
+                        model_only=self.model_only,
                         devices=tuple((n, p, f) for n, (p, f) in self.devices.items()),
                         path=self.path)
 
@@ -93,11 +102,13 @@ class _Parser:
                 self.fail(f"the window is at most {MAX_WINDOW} pages")
             self.nargs(words, 2)
         elif head == "file":
-            self.nargs(words, 3, "file NAME PAGES")
+            if len(words) not in (3, 4) or (len(words) == 4 and words[3].lower() not in _FS):
+                self.fail("usage: file NAME PAGES [tmpfs|disk]")
             fname = self.ident(words[1], "file name")
             if fname in self.files:
                 self.fail(f"file {fname!r} is declared twice")
-            self.files[fname] = self.count(words, 2, "file size in pages")
+            fs = _FS[words[3].lower()] if len(words) == 4 else "tmpfs"
+            self.files[fname] = (self.count(words, 2, "file size in pages"), fs)
         elif head == "device":
             if len(words) != 4 or not words[3].lower().startswith("pfn="):
                 self.fail("usage: device NAME PAGES pfn=PFN")
@@ -127,9 +138,11 @@ class _Parser:
         if len(words) >= 2 and words[-2].lower() == "expect":
             expect, words = self.outcome(words[-1]), words[:-2]
         handler = getattr(self, "op_" + kind, None)
+        self.kind_word = kind
         if handler is None:
             self.fail(f"unknown op {words[0]!r} (ops: mmap munmap mprotect mremap madvise "
-                      "read write fork exit open memfd ftruncate close)")
+                      "read write fork exit open memfd ftruncate close pread pwrite "
+                      "fallocate fsync)")
         if proc not in self.procs:
             why = "has exited" if proc in self.all_procs else \
                 f"does not exist (create it with `P0: fork {proc}`)"
@@ -164,6 +177,9 @@ class _Parser:
         w = word.upper()
         if w == "SIGBUS":           # the live side cannot tell SIGBUS from SIGSEGV
             w = "SIGSEGV"
+        # One name per errno number, as errno.errorcode spells it (EOPNOTSUPP is ENOTSUP,
+        # EWOULDBLOCK is EAGAIN on Linux).
+        w = _errno.errorcode.get(getattr(_errno, w, None), w)
         if w not in OUTCOME_NAMES:
             self.fail(f"unknown errno {word!r} (use a name like EINVAL, ENOMEM, EEXIST, "
                       "EFAULT, or SIGSEGV for a refused read/write)")
@@ -333,9 +349,46 @@ class _Parser:
             self.fail(f"usage: {usage}")
         return {"name": self.ident(w[0], "memfd name"), "fd": self._as(proc, w, usage)}
 
+    def bytes_(self, word, what):
+        """A file offset or size in pages, fractions allowed (``1.5`` = 6144 bytes)."""
+        try:
+            pages = Fraction(word)
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"{what} must be a number of pages (like 3 or 1.5), not {word!r}")
+        n = pages * PAGE_SIZE
+        if n < 0 or n.denominator != 1:
+            self.fail(f"{what} {word} pages is not a whole number of bytes >= 0")
+        return int(n)
+
     def op_ftruncate(self, proc, w):
         self.nargs(["ftruncate"] + w, 3, "ftruncate FD PAGES")
-        return {"fd": self.fd(proc, w[0]), "length": self.count(w, 1, "size in pages") * PAGE_SIZE}
+        return {"fd": self.fd(proc, w[0]), "length": self.bytes_(w[1], "size")}
+
+    def op_pwrite(self, proc, w):
+        usage = f"{self.kind_word} FD OFFSET LENGTH (in pages, e.g. 0 2 or 1.5 0.25)"
+        if len(w) != 3:
+            self.fail(f"usage: {usage}")
+        return {"fd": self.fd(proc, w[0]), "offset": self.bytes_(w[1], "offset"),
+                "length": self.bytes_(w[2], "length")}
+
+    op_pread = op_pwrite
+
+    def op_fallocate(self, proc, w):
+        usage = "fallocate FD OFFSET LENGTH [keep] [punch]"
+        if len(w) < 3:
+            self.fail(f"usage: {usage}")
+        mode = 0
+        for word in w[3:]:
+            lw = word.lower().removeprefix("falloc_fl_")
+            if lw not in _FALLOC:
+                self.fail(f"unknown fallocate word {word!r} (keep, punch): {usage}")
+            mode |= _FALLOC[lw]
+        return {"fd": self.fd(proc, w[0]), "mode": mode, "offset": self.bytes_(w[1], "offset"),
+                "length": self.bytes_(w[2], "length")}
+
+    def op_fsync(self, proc, w):
+        self.nargs(["fsync"] + w, 2, "fsync FD")
+        return {"fd": self.fd(proc, w[0])}
 
     def op_close(self, proc, w):
         self.nargs(["close"] + w, 2, "close FD")

@@ -106,7 +106,7 @@ def model_setup(sc):
 
     k = Kernel()
     for name, pages in sc.files:
-        k.create_file(f"{FILES_DIR}/{name}", pages * PAGE_SIZE)
+        k.create_file(f"{FILES_DIR}/{name}", pages * PAGE_SIZE, fs=sc.file_system(name))
     for name, pages, pfn in sc.devices:
         k.create_device(f"{FILES_DIR}/{name}", pfn, pages)
     p0 = k.spawn()
@@ -204,6 +204,12 @@ def apply_op(k, procs, fds, op):
         return p.ftruncate(fds[op.proc][a["fd"]], a["length"])
     if kind == "close":
         return p.close(fds[op.proc].pop(a["fd"]))
+    if kind in ("pwrite", "pread"):
+        return getattr(p, kind)(fds[op.proc][a["fd"]], a["offset"], a["length"])
+    if kind == "fallocate":
+        return p.fallocate(fds[op.proc][a["fd"]], a["mode"], a["offset"], a["length"])
+    if kind == "fsync":
+        return p.fsync(fds[op.proc][a["fd"]])
     raise ScenarioError(f"op {kind!r} has no model runner", op.line, op.text)
 
 
