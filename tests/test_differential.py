@@ -1,5 +1,8 @@
 """Model vs live kernel: every shipped scenario, and >= 300 seeded random scenarios, must
-agree on everything the kernel lets us observe.
+agree on everything the kernel lets us observe.  The random ones include file I/O
+(pwrite/pread/fallocate/ftruncate/fsync) on a tmpfs file, a memfd and a file on the disk
+file system (ext4: run only where a writable ext4 directory exists, see
+rmapkit.live.disk_dir()).
 
 On a disagreement the test shrinks it and prints the smallest failing scenario as a file
 (its ``expect`` lines are the kernel's outcomes) that `rmapkit diff FILE` replays.  The
@@ -17,6 +20,9 @@ from rmapkit.scenarios.differential import agree, minimal_failure, report
 from rmapkit.scenarios.generate import random_scenarios
 
 LIVE_OK, LIVE_WHY = live.available()
+DISK_DIR = live.disk_dir() if LIVE_OK else None
+NO_DISK = "no writable ext4 directory for disk files (set RMAPKIT_DISK_DIR)"
+FILE_IO = ("pwrite", "pread", "fallocate", "ftruncate", "fsync")
 pytestmark = [pytest.mark.live,
               pytest.mark.skipif(not LIVE_OK, reason=f"live kernel not observable: {LIVE_WHY}")]
 
@@ -34,6 +40,8 @@ def shipped_live():
 @pytest.mark.parametrize("name", names())
 def test_shipped_scenario_agrees_with_the_kernel(name, shipped_live):
     lv = shipped_live[name]
+    if lv.scenario.file_systems and DISK_DIR is None:
+        pytest.skip(NO_DISK)
     if lv.skipped:
         pytest.skip(lv.skipped)
     assert lv.error is None, lv.error
@@ -47,10 +55,18 @@ def test_random_scenarios_agree_with_the_kernel():
     t0 = time.monotonic()
     scs = random_scenarios(FIRST_SEED, COUNT)
     assert len(scs) >= 300
+    if DISK_DIR is None:
+        print(f"\nleft out {sum(bool(s.file_systems) for s in scs)} scenarios: {NO_DISK}")
+        scs = [s for s in scs if not s.file_systems]
+    io = [s for s in scs if any(op.kind in FILE_IO for op in s.ops)]
+    disk = [s for s in io if s.file_systems]
+    if COUNT >= 300:        # the default run must keep exercising files, on both kinds
+        assert len(io) >= 100 and (DISK_DIR is None or len(disk) >= 50), (len(io), len(disk))
     found = agree(scs)
     took = time.monotonic() - t0
-    print(f"\n{COUNT} random scenarios (seeds {FIRST_SEED}..{FIRST_SEED + COUNT - 1}, "
-          f"{sum(len(s.ops) for s in scs)} ops) in {took:.1f} s: {len(found)} disagree")
+    print(f"\n{len(scs)} random scenarios (seeds {FIRST_SEED}..{FIRST_SEED + COUNT - 1}, "
+          f"{sum(len(s.ops) for s in scs)} ops; {len(io)} with file I/O, {len(disk)} of "
+          f"them with a disk file) in {took:.1f} s: {len(found)} disagree")
     if found:
         shown = [report(minimal_failure(d)) for d in found[:SHOWN]]
         pytest.fail(f"{len(found)} of {COUNT} random scenarios disagree "

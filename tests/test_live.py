@@ -122,6 +122,28 @@ def test_files_memfd_and_dev_zero_names():
     assert [v.name for v in r.snapshot.process("P0").vmas] == ["", "/dev/zero"]
 
 
+def test_fs_type_reads_mountinfo():
+    assert live.fs_type("/proc/self") == "proc"
+    d = live.disk_dir()
+    assert d is None or live.fs_type(d) == "ext4"
+
+
+@needs_live
+def test_file_io_ops_and_disk_files_in_real_processes():
+    """pwrite/pread return the byte counts; a ``disk`` file lives on ext4 (maps shows the
+    scenario's name for it); errnos come back as names."""
+    if live.disk_dir() is None:
+        pytest.skip("no writable ext4 directory")
+    sc = parse("file d 2 disk\nfile t 0\nP0: open d rw as D\nP0: open t rw as T\n"
+               "P0: pwrite D 0.5 1\nP0: pread D 1 4\nP0: pwrite T 0 3\n"
+               "P0: fallocate T 0 1 punch\nexpect EOPNOTSUPP\nP0: fsync D\n"
+               "P0: mmap 0 2 r shared fd=D\n", name="io")
+    r = run_live(sc)
+    assert r.rets[2:5] == [PAGE, PAGE, 3 * PAGE]
+    assert r.outcomes[5] == "ENOTSUP"
+    assert [v.name for v in r.snapshot.process("P0").vmas] == ["/tmp/rmapkit/d"]
+
+
 @needs_live
 def test_live_checks_expectations():
     sc = parse("P0: mmap 0 1 rw private anon\nP0: munmap 0 1\nexpect EINVAL\n", name="x")
