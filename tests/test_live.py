@@ -139,7 +139,7 @@ def test_file_io_ops_and_disk_files_in_real_processes():
                "P0: fallocate T 0 1 punch\nexpect EOPNOTSUPP\nP0: fsync D\n"
                "P0: mmap 0 2 r shared fd=D\n", name="io")
     r = run_live(sc)
-    assert r.rets[2:5] == [PAGE, PAGE, 3 * PAGE]
+    assert r.rets[2:5] == [PAGE_SIZE, PAGE_SIZE, 3 * PAGE_SIZE]
     assert r.outcomes[5] == "ENOTSUP"
     assert [v.name for v in r.snapshot.process("P0").vmas] == ["/tmp/rmapkit/d"]
 

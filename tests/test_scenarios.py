@@ -52,8 +52,8 @@ def test_file_io_ops_lower_pages_to_bytes_and_disk_files_round_trip():
                "P0: ftruncate F 2.5\nP0: fallocate F 0 1 punch expect EOPNOTSUPP\n")
     pw, pr, fa, fs, ft, fa2 = sc.ops[1:]
     assert pw.args == {"fd": "F", "offset": 6144, "length": 1024}
-    assert pr.args == {"fd": "F", "offset": 0, "length": 3 * PAGE}
-    assert fa.args == {"fd": "F", "offset": PAGE, "length": 2 * PAGE,
+    assert pr.args == {"fd": "F", "offset": 0, "length": 3 * PAGE_SIZE}
+    assert fa.args == {"fd": "F", "offset": PAGE_SIZE, "length": 2 * PAGE_SIZE,
                        "mode": uapi.FALLOC_FL_KEEP_SIZE | uapi.FALLOC_FL_PUNCH_HOLE}
     assert fs.args == {"fd": "F"} and ft.args == {"fd": "F", "length": 10240}
     assert fa2.expect == "ENOTSUP"               # errno 95 has one name: EOPNOTSUPP too
@@ -61,7 +61,7 @@ def test_file_io_ops_lower_pages_to_bytes_and_disk_files_round_trip():
     again = parse(sc.text())
     assert (again.files, again.file_systems) == (sc.files, sc.file_systems)
     assert [[n, sz, fs] for n, sz, fs in sc.program()["files"]] == \
-        [["data", 4 * PAGE, "tmpfs"], ["d", 2 * PAGE, "ext4"]]
+        [["data", 4 * PAGE_SIZE, "tmpfs"], ["d", 2 * PAGE_SIZE, "ext4"]]
 
 
 @pytest.mark.parametrize("text, line, problem", [
@@ -265,7 +265,7 @@ def test_cli_errors_exit_2(capsys, tmp_path):
 
 def _present(snap, proc, first, n):
     """``P``/``C`` (page cache / anon copy) or ``.`` for window pages [first, first+n)."""
-    pages = {(pv.addr - BASE) // PAGE: pv for pv in snap.process(proc).pages}
+    pages = {(pv.addr - BASE) // PAGE_SIZE: pv for pv in snap.process(proc).pages}
     out = ""
     for i in range(first, first + n):
         pv = pages.get(i)

@@ -42,7 +42,8 @@ class FileSystemType:
 
 
 # s_maxbytes as this machine's kernel reports them (the largest size ftruncate() accepts):
-# tmpfs MAX_LFS_FILESIZE; ext4 with 4 KiB blocks and extents (EXT_MAX_BLOCKS << 12) - 4 KiB.
+# tmpfs MAX_LFS_FILESIZE; ext4 with 4 KiB blocks and extents: EXT_MAX_BLOCKS blocks, less
+# one page.
 TMPFS = FileSystemType("tmpfs", MAX_LFS_FILESIZE, shmem=True, thp_get_unmapped_area=False)
 EXT4 = FileSystemType("ext4", 0xffffffff000, shmem=False, thp_get_unmapped_area=True)
 FILESYSTEMS = {"tmpfs": TMPFS, "ext4": EXT4}
