@@ -16,7 +16,7 @@ from .mm import PTE
 from .rmap import (folio_add_file_rmap, folio_add_new_anon_rmap, folio_move_anon_rmap,
                    folio_remove_rmap_pte, vm_normal_page)
 from .vma import linear_page_index
-from .vmflags import VM_EXEC, VM_PFNMAP, VM_READ, VM_SHARED, VM_WRITE
+from .vmflags import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE
 
 __all__ = ["handle_mm_fault", "zap_page_range_single", "zap_vma_pages", "touch",
            "page_cache_folio", "FAULT_FLAG_WRITE"]
@@ -168,10 +168,11 @@ def handle_mm_fault(vma, addr, flags):
     write = bool(flags & FAULT_FLAG_WRITE)
     pte = vma.vm_mm.pgtable.get(addr)
     if pte is None:
-        if vma.vm_flags & VM_PFNMAP:
-            raise BusError(addr, "no PFN installed here")
         if vma.is_anonymous():
             do_anonymous_page(vma, addr, write)
+        elif not vma.vm_ops.fault:
+            # do_fault(): no ->fault (a remap_pfn_range() driver): VM_FAULT_SIGBUS.
+            raise BusError(addr, "no PFN installed here")
         else:
             do_fault(vma, addr, write)
     elif write and not pte.writable:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sortedcontainers import SortedDict
 
 from .interval_tree import IntervalTree
+from .ops import file_operations
 
 __all__ = ["Inode", "AddressSpace", "File", "FileSystemType", "TMPFS", "EXT4", "FILESYSTEMS",
            "FMODE_READ", "FMODE_WRITE", "MAX_LFS_FILESIZE"]
@@ -77,6 +78,7 @@ class Inode:
         self.path = path
         self.size = size                 # i_size in bytes
         self.kind = kind                 # "file", "shmem", "zero", "pfn"
+        self.f_op = file_operations(kind, fs)   # i_fop: what mmap(), placement, I/O use
         self.ino = ino
         self.dev = dev                   # (major, minor) as maps shows it
         self.pfn_base = pfn_base         # first PFN a "pfn" device remaps
@@ -102,6 +104,11 @@ class File:
     @property
     def f_mapping(self):
         return self.inode.mapping
+
+    @property
+    def f_op(self):
+        """struct file_operations of the file (rmapkit.model.ops). O(1)."""
+        return self.inode.f_op
 
     def __repr__(self):
         return f"<file {self.label} {self.name!r}>"

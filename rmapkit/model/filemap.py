@@ -144,7 +144,7 @@ def _rw_checks(proc, fd, offset, length, call, fmode):
     if not f.f_mode & fmode:
         raise syscall_error(errno.EBADF, call, f"fd {fd} is not open for "
                                               f"{'reading' if fmode == FMODE_READ else 'writing'}")
-    if f.inode.kind == "pfn":            # the device has no ->read/->write: !FMODE_CAN_*
+    if not f.f_op.can_read_write:        # the device has no ->read/->write: !FMODE_CAN_*
         raise syscall_error(errno.EINVAL, call, f"{f.inode.path} has no "
                                                 f"{'read' if fmode == FMODE_READ else 'write'}")
     if length < 0:                       # (ssize_t)count < 0
@@ -168,7 +168,7 @@ def do_pread(proc, fd, offset, length):
     """
     f, count = _rw_checks(proc, fd, offset, length, "pread", FMODE_READ)
     inode = f.inode
-    if inode.kind == "zero":
+    if f.f_op.null_io:                   # read_iter_zero()
         return count
     if count == 0 or offset >= inode.size:
         return 0
@@ -197,7 +197,7 @@ def do_pwrite(proc, fd, offset, length):
     """
     f, count = _rw_checks(proc, fd, offset, length, "pwrite", FMODE_WRITE)
     inode = f.inode
-    if inode.kind == "zero" or count == 0:
+    if f.f_op.null_io or count == 0:     # write_iter_null()
         return count
     maxbytes = inode.fs.s_maxbytes
     if offset >= maxbytes:
@@ -248,7 +248,7 @@ def do_fallocate(proc, fd, mode, offset, length):
     if not f.f_mode & FMODE_WRITE:
         raise syscall_error(errno.EBADF, call, f"fd {fd} is not open for writing")
     inode = f.inode
-    if inode.kind not in ("file", "shmem"):
+    if not inode.f_op.regular:
         raise syscall_error(errno.ENODEV, call, f"{inode.path} is not a regular file")
     end = offset + length
     if end > inode.fs.s_maxbytes:
@@ -287,7 +287,7 @@ def do_fsync(proc, fd):
     """
     f = proc.fdget(fd, "fsync")
     inode = f.inode
-    if inode.kind not in ("file", "shmem"):
+    if not inode.f_op.regular:
         raise syscall_error(errno.EINVAL, "fsync", f"{inode.path} has no fsync")
     if not inode.fs.shmem:
         for folio in inode.mapping.pages.values():
@@ -309,7 +309,7 @@ def do_ftruncate(proc, fd, size):
         raise syscall_error(errno.EINVAL, call, "negative size")
     f = proc.fdget(fd, call)
     inode = f.inode
-    if inode.kind not in ("file", "shmem") or not f.f_mode & FMODE_WRITE:
+    if not inode.f_op.regular or not f.f_mode & FMODE_WRITE:
         raise syscall_error(errno.EINVAL, call, f"{inode.path} is not a regular file open "
                                                 "for writing")
     if size > inode.fs.s_maxbytes:       # inode_newsize_ok()

@@ -16,20 +16,33 @@ from .anon_vma import anon_vma_clone, unlink_anon_vmas
 from .vma import VMA, vma_set_range
 from .vmflags import VM_SOFTDIRTY, VM_SPECIAL
 
-__all__ = ["VMG", "vma_merge_new_range", "vma_merge_existing_range", "vma_modify",
+__all__ = ["VMG", "VMA_MERGE_START", "VMA_MERGE_NOMERGE", "VMA_MERGE_SUCCESS",
+           "vma_merge_new_range", "vma_merge_existing_range", "vma_modify",
            "split_vma", "__split_vma", "vma_is_fork_child", "remove_vma_from_mm",
            "vma_link", "vm_area_dup"]
 
 
-class VMG:
-    """struct vma_merge_struct: the proposed range and attributes of a merge."""
+# mm/vma.h: enum vma_merge_state (VMA_MERGE_ERROR_NOMEM is never reached: the model's
+# allocations do not fail).
+VMA_MERGE_START = "VMA_MERGE_START"
+VMA_MERGE_NOMERGE = "VMA_MERGE_NOMERGE"
+VMA_MERGE_SUCCESS = "VMA_MERGE_SUCCESS"
 
-    def __init__(self, mm, start, end, pgoff, flags, file=None, anon_vma=None, vm_ops=None,
+
+class VMG:
+    """struct vma_merge_struct: the proposed range and attributes of a merge, and ``state``,
+    the outcome of the last merge attempt (VMA_MERGE_*), as the kernel's VMA tests assert it.
+
+    Every field is one the merge rules read; the kernel's ``vm_ops``-free comparison
+    (is_mergeable_vma() compares files, not vm_ops) needs no ``vm_ops`` here.
+    """
+
+    def __init__(self, mm, start, end, pgoff, flags, file=None, anon_vma=None,
                  prev=None, next=None, middle=None, copied_from=None):
         self.mm, self.start, self.end, self.pgoff = mm, start, end, pgoff
-        self.flags, self.file, self.anon_vma, self.vm_ops = flags, file, anon_vma, vm_ops
+        self.flags, self.file, self.anon_vma = flags, file, anon_vma
         self.prev, self.next, self.middle, self.copied_from = prev, next, middle, copied_from
-        self.target = None
+        self.state = VMA_MERGE_START
 
 
 def vma_is_fork_child(vma):
@@ -123,6 +136,7 @@ def vma_merge_new_range(vmg):
     mremap's in-place growth and copy_vma().  O(c log n).
     """
     prev, nxt = vmg.prev, vmg.next
+    vmg.state = VMA_MERGE_NOMERGE
     if vmg.flags & VM_SPECIAL or (prev is None and nxt is None):
         return None
     left = _can_merge_left(vmg)
@@ -143,6 +157,7 @@ def vma_merge_new_range(vmg):
     if remove is not None:
         remove_vma_from_mm(remove)
     vma_set_range(target, start, end, pgoff)
+    vmg.state = VMA_MERGE_SUCCESS
     return target
 
 
@@ -153,6 +168,7 @@ def vma_merge_existing_range(vmg):
     Returns the VMA now covering the range, or None.  O(c log n).
     """
     mid, prev, start, end = vmg.middle, vmg.prev, vmg.start, vmg.end
+    vmg.state = VMA_MERGE_NOMERGE
     left_side, right_side = start == mid.vm_start, end == mid.vm_end
     if vmg.flags & VM_SPECIAL or (not left_side and not right_side):
         return None
@@ -166,7 +182,7 @@ def vma_merge_existing_range(vmg):
     if not merge_left and not merge_right:
         return None
     delete_mid = left_side and right_side
-    mm = vmg.mm
+    vmg.state = VMA_MERGE_SUCCESS
     if merge_left and merge_right:
         dup_anon_vma(prev, nxt if nxt.anon_vma is not None else mid)
         new_end = nxt.vm_end
@@ -189,7 +205,6 @@ def vma_merge_existing_range(vmg):
     else:
         vma_set_range(mid, mid.vm_start, start, mid.vm_pgoff)
     vma_set_range(nxt, start, nxt.vm_end, nxt.vm_pgoff - pglen)
-    del mm
     return nxt
 
 
@@ -230,7 +245,7 @@ def vma_modify(mm, prev, vma, start, end, new_flags, call):
     kernel keeps a split already made; so does the model.  O(c log n).
     """
     vmg = VMG(mm, start, end, vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT),
-              new_flags, vma.vm_file, vma.anon_vma, vma.vm_ops, prev=prev, middle=vma)
+              new_flags, vma.vm_file, vma.anon_vma, prev=prev, middle=vma)
     merged = vma_merge_existing_range(vmg)
     if merged is not None:
         return merged

@@ -346,13 +346,12 @@ class MM:
             return None
         if fixed:
             return addr if addr <= TASK_SIZE - length else None
-        kind = file.inode.kind if file is not None else None
+        f_op = file.f_op if file is not None else None
         # get_unmapped_area_zero() and __get_unmapped_area() test the MAP_SHARED bit
         # (MAP_SHARED_VALIDATE has it too).
         shared = flags & MAP_SHARED
         ret = None
-        if (kind == "file" and file.inode.fs.thp_get_unmapped_area) or \
-                (kind == "zero" and not shared):
+        if f_op is not None and f_op.thp_get_unmapped_area and not (f_op.mmap_zero and shared):
             ret = self._thp_area(addr, length, pgoff << PAGE_SHIFT)
         elif file is None and not anon_shared and not addr and length % PMD_SIZE == 0:
             ret = self._thp_area(0, length, 0)

@@ -41,9 +41,10 @@ def PAGE_ALIGN(n):
     return (n + PAGE_SIZE - 1) & PAGE_MASK
 
 
-def _accountable(file_is_hugetlb, vm_flags):
-    """mm/vma.h: accountable_mapping(): private writable memory is charged (VM_ACCOUNT)."""
-    return not file_is_hugetlb and (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
+def accountable_mapping(vm_flags):
+    """Private writable memory is charged (VM_ACCOUNT).  Model of mm/vma.h:
+    accountable_mapping() (v6.18) without its hugetlbfs case (hugetlb is not modelled). O(1)."""
+    return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
 
 
 def do_mmap(proc, addr, length, prot, flags, fd, offset):
@@ -106,7 +107,7 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
         inode = file.inode
         # file_mmap_ok(): regular files (and memfds) end at MAX_LFS_FILESIZE; character
         # devices (/dev/zero, the PFN device) take any unsigned offset.
-        maxsize = (1 << 63) - 1 if inode.kind in ("file", "shmem") else (1 << 64) - 1
+        maxsize = (1 << 64) - 1 if file.f_op.unsigned_offset else (1 << 63) - 1
         if length > maxsize or pgoff > (maxsize - length) >> PAGE_SHIFT:
             raise syscall_error(errno.EOVERFLOW, call, "offset + length beyond the file's limit")
         if shared:
@@ -118,14 +119,11 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
                 vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
         if not file.f_mode & FMODE_READ:
             raise syscall_error(errno.EACCES, call, "file not open for reading")
-        if inode.kind == "pfn":
+        if file.f_op.remap_pfn:
             npages = (inode.size + PAGE_SIZE - 1) >> PAGE_SHIFT
             if pgoff + (length >> PAGE_SHIFT) > npages:
                 raise syscall_error(errno.EINVAL, call, f"{inode.path} has only {npages} pages")
-        if inode.kind == "zero" and not shared:
-            vm_ops = None                        # private /dev/zero is anonymous memory
-        else:
-            vm_ops = inode.kind
+        vm_ops = file.f_op.vm_ops                # None for /dev/zero: anonymous memory
     elif shared:
         vm_flags |= VM_SHARED | VM_MAYSHARE
         pgoff = 0
@@ -133,7 +131,7 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
         vm_flags |= VM_NORESERVE
     if file is None and not shared:
         pgoff = start >> PAGE_SHIFT              # the virtual anon file
-    if _accountable(False, vm_flags):
+    if accountable_mapping(vm_flags):
         vm_flags |= VM_ACCOUNT
     # MAP_FIXED over existing mappings: __mmap_region() unmaps them first.
     old = mm.vmas_in(start, end)
@@ -143,13 +141,13 @@ def do_mmap(proc, addr, length, prot, flags, fd, offset):
                 mm.map_count >= k.sysctl_max_map_count:
             raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
         do_vmi_align_munmap(mm, start, end, old)
-    if file is not None and file.inode.kind == "pfn":
+    if file is not None and file.f_op.remap_pfn:
         _mmap_pfn_device(mm, file, start, end, pgoff, vm_flags)
-    elif shared and (anon or file.inode.kind == "zero"):
+    elif shared and (anon or file.f_op.mmap_zero):
         # shmem_zero_setup(): MAP_SHARED anon memory, and drivers/char/mem.c: mmap_zero()
         # for a shared /dev/zero mapping, get a new shmem object "/dev/zero (deleted)".
         shm = k.shmem_zero_setup(length)
-        _new_vma(mm, start, end, pgoff, vm_flags, shm, "shmem")
+        _new_vma(mm, start, end, pgoff, vm_flags, shm, shm.f_op.vm_ops)
     else:
         _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops)
     if flags & MAP_POPULATE or vm_flags & VM_LOCKED:
@@ -166,7 +164,7 @@ def _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops):
     """mm/vma.c: __mmap_region(): merge with a neighbour or insert a new VMA. O(log n)."""
     prev, nxt = _prev_next(mm, start, end)
     if prev is not None or nxt is not None:
-        vmg = VMG(mm, start, end, pgoff, vm_flags, file, None, vm_ops, prev=prev, next=nxt)
+        vmg = VMG(mm, start, end, pgoff, vm_flags, file, None, prev=prev, next=nxt)
         vma = vma_merge_new_range(vmg)
         if vma is not None:
             return vma
@@ -182,7 +180,7 @@ def _new_vma(mm, start, end, pgoff, vm_flags, file, vm_ops):
 def _mmap_pfn_device(mm, file, start, end, pgoff, vm_flags):
     """A device whose ->mmap calls remap_pfn_range() over the whole VMA."""
     from .pfnmap import remap_pfn_range
-    vma = _new_vma(mm, start, end, pgoff, vm_flags, file, "pfn")
+    vma = _new_vma(mm, start, end, pgoff, vm_flags, file, file.f_op.vm_ops)
     remap_pfn_range(vma, start, file.inode.pfn_base + pgoff, end - start)
     return vma
 

@@ -44,7 +44,7 @@ def copy_vma(vma, addr, length, pgoff):
         pgoff = addr >> PAGE_SHIFT
     nxt, prev = mm.find_vma_prev(addr)
     vmg = VMG(mm, addr, addr + length, pgoff, vma.vm_flags, vma.vm_file, vma.anon_vma,
-              vma.vm_ops, prev=prev, next=nxt, copied_from=vma)
+              prev=prev, next=nxt, copied_from=vma)
     new = vma_merge_new_range(vmg)
     if new is not None:
         return new
@@ -129,7 +129,7 @@ def _mremap_to(mm, vma, addr, old_len, new_len, flags, new_addr):
 def _vma_multi_allowed(vma):
     """mm/mremap.c: vma_multi_allowed(): anon, shmem and plain files may move in batches;
     a file whose f_op has its own get_unmapped_area (/dev/zero, devices) may not."""
-    return vma.vm_file is None or vma.vm_file.inode.kind not in ("zero", "pfn")
+    return vma.vm_file is None or not vma.vm_file.f_op.own_get_unmapped_area
 
 
 def _remap_move(mm, addr, length, new_addr, flags):
@@ -221,7 +221,7 @@ def _do_mremap(mm, addr, old_len, new_len, flags, new_addr):
             vma.vm_end + delta <= TASK_SIZE:
         # expand_vma_in_place() -> vma_merge_extend(): prev = the VMA itself.
         vmg = VMG(mm, vma.vm_end, vma.vm_end + delta, vma.vm_pgoff + vma.pages,
-                  vma.vm_flags, vma.vm_file, vma.anon_vma, vma.vm_ops, prev=vma,
+                  vma.vm_flags, vma.vm_file, vma.anon_vma, prev=vma,
                   next=mm.vma_next(vma))
         if vma_merge_new_range(vmg) is None:
             raise _err(errno.ENOMEM, f"{vma.id} cannot be extended in place")

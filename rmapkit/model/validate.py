@@ -95,7 +95,7 @@ def _validate_mm(p):
     # A file page a PTE maps is the page cache's folio at that offset, inside i_size
     # (truncation unmaps what it drops; fault-around and faults stop at EOF).
     for v in vmas:
-        if v.vm_file is None or v.vm_file.inode.kind not in ("file", "shmem"):
+        if v.vm_file is None or not v.vm_file.f_op.regular:
             continue
         m, inode = v.vm_file.f_mapping, v.vm_file.inode
         eof = (inode.size + PAGE_SIZE - 1) // PAGE_SIZE
