@@ -11,20 +11,28 @@ __all__ = ["SegmentationFault", "BusError", "ValidationError", "syscall_error"]
 
 
 class SegmentationFault(Exception):
-    """An access the kernel would answer with SIGSEGV (no VMA, or protection forbids it)."""
+    """An access the kernel would answer with SIGSEGV (no VMA, or protection forbids it).
+
+    ``signal`` names the signal ("SIGSEGV"; "SIGBUS" for a BusError), ``addr`` the faulting
+    address, ``reason`` why: callers read these, never the message text.
+    """
+
+    signal = "SIGSEGV"
 
     def __init__(self, addr, reason):
         self.addr = addr
         self.reason = reason
-        super().__init__(f"SIGSEGV at {addr:#x}: {reason}")
+        super().__init__(f"{self.signal} at {addr:#x}: {reason}")
 
 
 class BusError(SegmentationFault):
     """An access the kernel would answer with SIGBUS (beyond the end of a file, a hole in a
     PFN mapping)."""
 
+    signal = "SIGBUS"
+
     def __init__(self, addr, reason):
-        Exception.__init__(self, f"SIGBUS at {addr:#x}: {reason}")
+        Exception.__init__(self, f"{self.signal} at {addr:#x}: {reason}")
         self.addr = addr
         self.reason = reason
 

@@ -1,6 +1,9 @@
 """The scenario format, the parser's errors, the shipped library, the model runner, the diff
 and the command line (everything here runs without the live kernel)."""
 
+import errno
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -9,7 +12,8 @@ from rmapkit.scenarios import (ScenarioError, compare, load, names, parse, run_m
 from rmapkit.scenarios.format import BASE
 from rmapkit.uapi import PAGE_SIZE
 from rmapkit.scenarios.generate import random_scenario
-from rmapkit.scenarios.run import FILES_DIR
+from rmapkit.errors import BusError, SegmentationFault
+from rmapkit.scenarios.run import FILES_DIR, classify
 from rmapkit.snapshot import PageView, ProcessView, Snapshot, VMAView
 
 SEED_EXAMPLES = ["split", "anon0-fd-anon1", "mmap-before", "mremap-faulted", "mremap-unfaulted",
@@ -111,10 +115,15 @@ def test_parse_errors_name_line_and_problem(text, line, problem):
      "device", "pfn=1", "model-only", "pwrite", "pread", "fallocate", "fsync", "1.5",
      "punch", "keep", "disk"]), max_size=30))
 def test_parser_never_raises_anything_else(words):
+    """Any text either parses, and then round-trips through Scenario.text(), or raises
+    ScenarioError (and nothing else)."""
     try:
-        parse(" ".join(words))
+        sc = parse(" ".join(words))
     except ScenarioError:
-        pass
+        return
+    again = parse(sc.text())
+    assert [(o.proc, o.kind, o.args, o.expect) for o in again.ops] == \
+        [(o.proc, o.kind, o.args, o.expect) for o in sc.ops]
 
 
 def test_load_errors_are_scenario_errors(tmp_path):
@@ -311,3 +320,47 @@ def test_file_scenarios_show_what_their_comments_say():
     assert _present(_after(r, "P0: read 0"), "P0", 0, 8) == "P......."
     assert _present(_after(r, "P0: read 5"), "P0", 0, 8) == "P....P.."
     assert r.outcomes[-1] == "SIGSEGV"
+
+
+# -- one classifier for run_model() and the Playground's Session -------------------------------
+def test_session_and_run_model_agree_on_every_shipped_op():
+    """Both run an op through apply_op() and classify(): the same outcome for every op."""
+    from rmapkit.widgets.session import Session
+    for name in names():
+        sc = load(name)
+        res = run_model(sc, strict=False)
+        s = Session(replace(sc, ops=()))
+        assert [s.step(op).outcome for op in sc.ops] == res.outcomes, name
+
+
+@pytest.mark.parametrize("exc, name, signal", [
+    (ProcessLookupError(errno.ESRCH, "P1 has exited"), "ESRCH", None),
+    (OSError(errno.EEXIST, "mmap: taken"), "EEXIST", None),
+    (SegmentationFault(BASE, "no VMA"), "SIGSEGV", "SIGSEGV"),
+    (BusError(BASE, "past the end of the file"), "SIGSEGV", "SIGBUS"),
+])
+def test_classify_reads_errno_and_signal_not_text(exc, name, signal):
+    out = classify(exc)
+    assert (out.name, out.signal) == (name, signal)
+
+
+def test_an_exception_without_errno_is_a_bug_in_both_runners(monkeypatch):
+    """An OSError with no errno is no syscall's answer: reported as a model bug by both
+    runners (it once read as EINVAL in the widget and "None" in run_model)."""
+    import rmapkit.scenarios.run as run_mod
+    import rmapkit.widgets.session as session_mod
+    sc = parse("window 4\nP0: mmap 0 1 rw private anon\n")
+    for exc, want in ((ProcessLookupError("gone"), None),
+                      (ProcessLookupError(errno.ESRCH, "gone"), "ESRCH")):
+        def boom(*a, exc=exc):
+            raise exc
+        s = session_mod.Session(replace(sc, ops=()))
+        monkeypatch.setattr(session_mod, "apply_op", boom)
+        monkeypatch.setattr(run_mod, "apply_op", boom)
+        r = s.step(sc.ops[0])
+        res = run_mod.run_model(sc, strict=False)
+        if want is None:
+            assert r.outcome == "BUG" and res.outcomes == [] and "ProcessLookupError" in res.error
+        else:
+            assert r.outcome == want and res.outcomes == [want]
+        monkeypatch.undo()

@@ -18,7 +18,8 @@ from rmapkit.live import FILES_DIR, GUARD_FLAGS
 from rmapkit.scenarios.format import SIGSEGV, Scenario, ScenarioError
 from rmapkit.uapi import PAGE_SIZE
 
-__all__ = ["RunResult", "ModelResult", "LiveResult", "run_model", "run_live", "run_live_many",
+__all__ = ["RunResult", "ModelResult", "LiveResult", "Outcome", "classify", "run_model",
+           "run_live", "run_live_many",
            "FILES_DIR", "GUARD_FLAGS", "check_expectations", "apply_op", "hint_taken",
            "model_setup",
            "model_snapshot"]
@@ -57,6 +58,47 @@ class RunResult:
 
 
 ModelResult = LiveResult = RunResult
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an exception from the model means for a scenario op.
+
+    ``name`` is what a scenario's ``expect`` names: the errno's name (``"ENOMEM"``,
+    ``"ESRCH"``...) or ``"SIGSEGV"`` for a refused access, SIGBUS included (the live side
+    cannot tell the two apart, so the scenario language has one word); ``signal`` is the
+    signal itself (``"SIGSEGV"``, ``"SIGBUS"``; None for an errno), ``addr`` the faulting
+    address, ``reason`` the model's words.
+    """
+
+    name: str
+    signal: str | None = None
+    addr: int | None = None
+    reason: str = ""
+
+
+def classify(exc: BaseException) -> Outcome | None:
+    """The scenario outcome ``exc`` stands for, or None if it is none (a model bug).
+
+    The one classifier behind run_model() and the Playground's Session: an OSError is its
+    errno (``e.errno``, never the text), a SegmentationFault or BusError its ``signal``.
+    An OSError without an errno is not a syscall's answer, so it is None too.  O(1).
+
+    >>> import errno
+    >>> classify(OSError(errno.ENOMEM, "mmap: no room")).name
+    'ENOMEM'
+    >>> classify(ProcessLookupError(errno.ESRCH, "P1 has exited")).name
+    'ESRCH'
+    >>> classify(KeyError("P1")) is None
+    True
+    """
+    from rmapkit.errors import SegmentationFault
+    if isinstance(exc, SegmentationFault):
+        return Outcome(SIGSEGV, exc.signal, exc.addr, exc.reason)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        reason = exc.strerror if isinstance(exc.strerror, str) else str(exc)
+        return Outcome(errno.errorcode.get(exc.errno, str(exc.errno)), reason=reason)
+    return None
 
 
 def check_expectations(sc, res):
@@ -124,8 +166,6 @@ def run_model(sc, strict=True, steps=True, validate=False):
     ``steps=False`` snapshots only at the end; ``validate`` runs Kernel.validate() after
     every op.
     """
-    from rmapkit.errors import SegmentationFault
-
     k, procs, fds = model_setup(sc)
     res = RunResult(source="model", scenario=sc, kernel=k)
     res.procs = procs
@@ -133,16 +173,15 @@ def run_model(sc, strict=True, steps=True, validate=False):
         try:
             ret = apply_op(k, res.procs, fds, op)
             outcome = None
-        except OSError as e:
-            outcome, ret = errno.errorcode.get(e.errno, str(e.errno)), None
-        except SegmentationFault as e:          # BusError (SIGBUS) included
-            outcome, ret = SIGSEGV, getattr(e, "addr", None)
-        except Exception as e:                  # a model bug: report it, do not go on
-            res.error = (f"line {op.line}: `{op.text}`: the model raised "
-                         f"{type(e).__name__}: {e}")
-            if strict:
-                raise ScenarioError(res.error, source=sc.path or sc.name) from e
-            break
+        except Exception as e:
+            out = classify(e)
+            if out is None:                     # a model bug: report it, do not go on
+                res.error = (f"line {op.line}: `{op.text}`: the model raised "
+                             f"{type(e).__name__}: {e}")
+                if strict:
+                    raise ScenarioError(res.error, source=sc.path or sc.name) from e
+                break
+            outcome, ret = out.name, out.addr
         res.outcomes.append(outcome)
         res.rets.append(ret)
         if validate:

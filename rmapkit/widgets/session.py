@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from rmapkit.errors import SegmentationFault
 from rmapkit.scenarios import Scenario, ScenarioError, load, parse
-from rmapkit.scenarios.format import MAX_WINDOW
-# run_model()'s own pieces, so a Session and run_model() cannot drift apart.
-from rmapkit.scenarios.run import apply_op, hint_taken, model_setup, model_snapshot
+from rmapkit.scenarios.format import MAX_WINDOW, SIGSEGV
+# run_model()'s own pieces (set-up, per-op runner, classifier, snapshot), so a Session and
+# run_model() cannot drift apart.
+from rmapkit.scenarios.run import apply_op, classify, hint_taken, model_setup, model_snapshot
 from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["Session", "StepResult", "start_scenario", "op_line", "OP_KINDS"]
@@ -131,27 +131,20 @@ class Session:
         """
         try:
             ret = apply_op(self.kernel, self.procs, self.fds, op)
-        except OSError as e:
-            name = _errno_name(e)
-            msg = self.pages_of(e.strerror if isinstance(e.strerror, str) else str(e))
-            if op.expect == name:
-                return StepResult(True, name, None)
-            return StepResult(False, name, msg)
-        except SegmentationFault as e:
-            signal = "SIGBUS" if "SIGBUS" in str(e) else "SIGSEGV"
-            addr = getattr(e, "addr", None)
-            where = f"page {self.page(addr)}" if isinstance(addr, int) else "?"
-            if op.expect == "SIGSEGV":
-                return StepResult(True, "SIGSEGV", None)
-            return StepResult(False, "SIGSEGV",
-                              f"{op.kind}: {signal} at {where}: {getattr(e, 'reason', e)}")
         except ScenarioError as e:
             return StepResult(False, "EINVAL", f"{op.kind}: {e.problem}")
-        except ProcessLookupError as e:
-            return StepResult(False, "ESRCH", f"{op.kind}: ESRCH: {e}")
-        except Exception as e:                      # a model bug: say so, never raise
-            return StepResult(False, "BUG", f"{op.kind}: the model raised "
-                                            f"{type(e).__name__}: {e}")
+        except Exception as e:
+            out = classify(e)
+            if out is None:                         # a model bug: say so, never raise
+                return StepResult(False, "BUG", f"{op.kind}: the model raised "
+                                                f"{type(e).__name__}: {e}")
+            if op.expect == out.name:
+                return StepResult(True, out.name, None)
+            if out.signal is None:
+                return StepResult(False, out.name, self.pages_of(out.reason))
+            where = f"page {self.page(out.addr)}" if isinstance(out.addr, int) else "?"
+            return StepResult(False, SIGSEGV,
+                              f"{op.kind}: {out.signal} at {where}: {out.reason}")
         if op.expect:
             return StepResult(False, None, f"{op.kind} succeeded, but `expect {op.expect}` "
                                            "says it fails", ret)
@@ -170,11 +163,6 @@ class Session:
     def process_names(self):
         """Scenario names of the live processes, in creation order."""
         return list(self.procs)
-
-
-def _errno_name(e):
-    import errno
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else "EINVAL"
 
 
 def with_ops(scenario, ops):
