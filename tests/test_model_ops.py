@@ -9,12 +9,13 @@ from rmapkit import BusError
 from rmapkit.model.fault import handle_mm_fault
 from rmapkit.model.merge import (VMA_MERGE_NOMERGE, VMA_MERGE_SUCCESS, VMG,
                                  vma_merge_new_range)
-from rmapkit.model.ops import FILE_OPS, generic_file_vm_ops, mmap_mem_ops, shmem_vm_ops
+from rmapkit.model.ops import (ext4_file_operations, generic_file_vm_ops, mmap_mem_ops,
+                               shmem_file_operations, shmem_vm_ops, zero_fops)
 from rmapkit.uapi import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, O_RDWR
 
 
 def test_each_mapping_gets_the_vm_ops_its_file_installs(k, p):
-    k.create_file("/f", 4 * PS)
+    k.create_file("/f", 4 * PS, fs="ext4")
     k.create_device("/dev/pfn", 0x100000, 4)
     fd, zero, dev = p.open("/f"), p.open("/dev/zero"), p.open("/dev/pfn", O_RDWR)
     memfd = p.memfd_create("m")
@@ -30,7 +31,9 @@ def test_each_mapping_gets_the_vm_ops_its_file_installs(k, p):
         None, generic_file_vm_ops, shmem_vm_ops, shmem_vm_ops, None, shmem_vm_ops,
         mmap_mem_ops]
     assert [vma_at(p, i).is_anonymous() for i in (0, 8)] == [True, True]
-    assert {n: f.vm_ops for n, f in FILE_OPS.items()}["zero"] is None
+    assert zero_fops.vm_ops is None and p.fdget(zero, "t").f_op is zero_fops
+    assert p.fdget(fd, "t").f_op is ext4_file_operations
+    assert p.fdget(memfd, "t").f_op is shmem_file_operations
 
 
 def test_a_vm_ops_without_fault_is_sigbus(k, p):
