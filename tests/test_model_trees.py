@@ -107,3 +107,23 @@ def test_interval_tree_agrees_with_a_scan(seed):
         want = sorted((s, l, n) for n, (s, l) in live.items() if s <= last and l >= first)
         assert [(live[n][0], live[n][1], n) for n in t.query(first, last)] == want
     assert len(t._heap) <= 2 * len(t._count) + 17     # stale heap entries stay bounded
+
+
+def test_a_crowded_gap_size_class_becomes_a_sorted_list_and_back():
+    """1,099 one-page gaps share one size class: past 1,024 the class is a SortedList
+    (O(log n) inserts at any size), below 256 a plain list again; placement stays right."""
+    from sortedcontainers import SortedList
+    from test_model_placement import walk_topdown
+    k = Kernel(mmap_base=BASE + 4000 * PS)
+    p = k.spawn()
+    for i in range(1100):
+        p.mmap(BASE + 2 * i * PS, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    k.validate()
+    assert isinstance(p.mm._gaps[12], SortedList) and len(p.mm._gaps[12]) == 1099
+    for pages in (1, 2, 1801, 1802):
+        assert p.mm.unmapped_area_topdown(pages * PS) == walk_topdown(p.mm, pages * PS)
+    p.munmap(BASE + 400 * PS, 1700 * PS)            # 851 small gaps become one
+    k.validate()
+    assert isinstance(p.mm._gaps[12], list) and len(p.mm._gaps[12]) == 248
+    for pages in (1, 2, 1701, 1801, 1802):
+        assert p.mm.unmapped_area_topdown(pages * PS) == walk_topdown(p.mm, pages * PS)

@@ -8,7 +8,7 @@ __thp_get_unmapped_area().  The maple tree is a ``SortedKeyList`` keyed on ``vm_
 ``SortedDict`` from page address to PTE, so range walks touch only present entries.
 """
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
 
 from sortedcontainers import SortedDict, SortedKeyList, SortedList
@@ -20,6 +20,7 @@ __all__ = ["MM", "PTE", "TASK_SIZE", "PMD_SIZE", "DEFAULT_MMAP_BASE"]
 TASK_SIZE = (1 << 47) - PAGE_SIZE          # x86-64, 4-level paging: TASK_SIZE_MAX
 PMD_SIZE = 1 << 21
 DEFAULT_MMAP_BASE = 0x7ffff7fff000          # a fixed mmap_base: the model does no ASLR
+_GAP_LIST_MAX = 1024                        # see MM._gaps
 
 
 class PTE:
@@ -85,7 +86,9 @@ class MM:
         # sync_gaps() applies the net change once per syscall, so a gap removed and
         # re-added within one call (a split, a merge, a VMA whose far edge stays put)
         # never touches the sorted lists.
-        self._gaps = {TASK_SIZE.bit_length() - 1: SortedList([(TASK_SIZE, 0)])}
+        # A size class is a plain sorted list (one C-level insort per change) until it
+        # holds more than _GAP_LIST_MAX gaps, then a SortedList (O(log n) at any size).
+        self._gaps = {TASK_SIZE.bit_length() - 1: [(TASK_SIZE, 0)]}
         self._gap_pending = {}
         self.pgtable = SortedDict()          # page address -> PTE
         self.map_count = 0
@@ -190,14 +193,27 @@ class MM:
             if not n:
                 continue
             c = (end - start).bit_length() - 1
+            gap = (end, start)
+            sizeclass = gaps.get(c)
             if n == 1:
-                sizeclass = gaps.get(c)
                 if sizeclass is None:
-                    sizeclass = gaps[c] = SortedList()
-                sizeclass.add((end, start))
+                    gaps[c] = [gap]
+                elif sizeclass.__class__ is list:
+                    insort(sizeclass, gap)
+                    if len(sizeclass) > _GAP_LIST_MAX:
+                        gaps[c] = SortedList(sizeclass)
+                else:
+                    sizeclass.add(gap)
             elif n == -1:
-                sizeclass = gaps[c]
-                sizeclass.remove((end, start))
+                if sizeclass.__class__ is list:
+                    i = bisect_left(sizeclass, gap)
+                    if sizeclass[i] != gap:
+                        raise AssertionError(f"gap [{start:#x}, {end:#x}) is not indexed")
+                    del sizeclass[i]
+                else:
+                    sizeclass.remove(gap)
+                    if len(sizeclass) < _GAP_LIST_MAX // 4:
+                        gaps[c] = list(sizeclass)
                 if not sizeclass:
                     del gaps[c]
             else:
@@ -296,7 +312,12 @@ class MM:
         for c, gaps in self._gaps.items():
             if (2 << c) - 1 < length:
                 continue                          # every gap of this class is too small
-            for end, start in gaps.irange(maximum=(high, TASK_SIZE), reverse=True):
+            if gaps.__class__ is list:
+                i = bisect_right(gaps, (high, TASK_SIZE))
+                descending = (gaps[j] for j in range(i - 1, -1, -1))
+            else:
+                descending = gaps.irange(maximum=(high, TASK_SIZE), reverse=True)
+            for end, start in descending:
                 if best is not None and end - length <= best:
                     break                         # cannot beat what another class found
                 if end - max(start, low) >= length:
