@@ -31,11 +31,12 @@ class IntervalTree:
         self._where = {}              # node -> entry, so remove() needs no key recomputation
         self._serial = 0
 
+    # The dict answers size questions in C; SortedList.__len__ is a Python method.
     def __len__(self):
-        return len(self._nodes)
+        return len(self._where)
 
     def __bool__(self):
-        return bool(self._nodes)
+        return bool(self._where)
 
     def __contains__(self, node):
         return node in self._where
@@ -88,7 +89,7 @@ class IntervalTree:
 
     def query(self, first, last):
         """Yield nodes overlapping ``[first, last]`` in key order.  O(log n + m)."""
-        if not self._nodes:
+        if not self._where:
             return
         lo = first - self.longest() + 1
         for s, l, _, node in self._nodes.irange((lo,), (last, float("inf"))):

@@ -37,6 +37,9 @@ class VMG:
     (is_mergeable_vma() compares files, not vm_ops) needs no ``vm_ops`` here.
     """
 
+    __slots__ = ("mm", "start", "end", "pgoff", "flags", "file", "anon_vma", "prev", "next",
+                 "middle", "copied_from", "state")
+
     def __init__(self, mm, start, end, pgoff, flags, file=None, anon_vma=None,
                  prev=None, next=None, middle=None, copied_from=None):
         self.mm, self.start, self.end, self.pgoff = mm, start, end, pgoff

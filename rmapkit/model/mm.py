@@ -153,16 +153,15 @@ class MM:
         if hi > lo:
             pending[lo, hi] = pending.get((lo, hi), 0) + 1
 
-    def _tree_move(self, vma, new_start, assign):
-        """Let ``assign()`` change a linked VMA's range to start at ``new_start``; it must
-        stay between the same neighbours (vma_set_range() only shrinks a VMA or grows it
-        into free space), so its place in the tree does not change.  O(log n)."""
+    def _tree_move(self, vma, start, end, pgoff):
+        """Set a linked VMA's range and pgoff (for vma_set_range()); it must stay between
+        the same neighbours (vma_set_range() only shrinks a VMA or grows it into free
+        space), so its place in the tree does not change.  O(log n)."""
         below, above = vma._prev, vma._next
         lo = below._vm_end if below is not None else 0
         hi = above._vm_start if above is not None else TASK_SIZE
         old_start, old_end = vma._vm_start, vma._vm_end
-        assign()
-        start, end = vma._vm_start, vma._vm_end
+        vma._vm_start, vma._vm_end, vma._vm_pgoff = start, end, pgoff
         if start < lo or hi < end:
             raise AssertionError(f"{vma!r} grew over a neighbour in [{lo:#x}, {hi:#x})")
         pending = self._gap_pending

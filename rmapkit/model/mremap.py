@@ -115,9 +115,10 @@ def _mremap_to(mm, vma, addr, old_len, new_len, flags, new_addr):
         old_len = new_len
     # The unmaps may have split or freed the struct we were given: look it up again,
     # as mremap_to() does after vrm_set_new_addr()/munmap (vmi_needs_invalidate).
-    vma = mm.vma_lookup(addr)
-    if vma is None:
-        raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
+    if not (vma._linked and vma.vm_start <= addr < vma.vm_end):
+        vma = mm.vma_lookup(addr)              # (VMAs never overlap: a linked one still
+        if vma is None:                        # holding addr is what the lookup gives)
+            raise _err(errno.EFAULT, f"{addr:#x} is not mapped")
     if not flags & MREMAP_FIXED:
         dest = mm.get_unmapped_area(vma.vm_file, new_addr, new_len, 0, 0, False)
         if dest is None:
@@ -142,7 +143,7 @@ def _remap_move(mm, addr, length, new_addr, flags):
     """
     end = addr + length
     pos, seen, res, last_end, target = addr, False, None, 0, new_addr
-    while True:
+    while not (seen and pos >= end):           # nothing is left of a range moved away
         vma = mm.find_vma(pos)
         if vma is None or vma.vm_start >= end:
             break
@@ -172,12 +173,12 @@ def do_mremap(mm, addr, old_len, new_len, flags, new_addr):
     pages populated (``vrm->populate_expand`` -> mm_populate()).  O(c log n) plus the
     PTEs moved.
     """
-    vma = mm.vma_lookup(addr)
+    old_size, new_size = PAGE_ALIGN(old_len), PAGE_ALIGN(new_len)
+    vma = mm.vma_lookup(addr) if new_size > old_size else None
     locked = vma is not None and vma.vm_flags & VM_LOCKED
     res = _do_mremap(mm, addr, old_len, new_len, flags, new_addr)
-    old_len, new_len = PAGE_ALIGN(old_len), PAGE_ALIGN(new_len)
-    if locked and new_len > old_len:
-        populate(mm, res + old_len, res + new_len)
+    if locked:
+        populate(mm, res + old_size, res + new_size)
     return res
 
 

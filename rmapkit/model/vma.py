@@ -119,13 +119,10 @@ def vma_set_range(vma, start, end, pgoff):
     if in_i_mmap:
         mapping.i_mmap.remove(vma)
 
-    def assign():
-        vma._vm_start, vma._vm_end, vma._vm_pgoff = start, end, pgoff
-
     if vma._linked:
-        mm._tree_move(vma, start, assign)
+        mm._tree_move(vma, start, end, pgoff)
     else:
-        assign()
+        vma._vm_start, vma._vm_end, vma._vm_pgoff = start, end, pgoff
     if in_i_mmap:
         mapping.i_mmap.insert(vma, pgoff, pgoff + vma.pages - 1)
     for avc in vma.anon_vma_chain:
