@@ -247,11 +247,14 @@ def vma_modify(mm, prev, vma, start, end, new_flags, call):
     covering ``[start, end)``; the caller then sets its flags.  On a split failure the
     kernel keeps a split already made; so does the model.  O(c log n).
     """
-    vmg = VMG(mm, start, end, vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT),
-              new_flags, vma.vm_file, vma.anon_vma, prev=prev, middle=vma)
-    merged = vma_merge_existing_range(vmg)
-    if merged is not None:
-        return merged
+    # A range touching neither end of the VMA cannot merge (vma_merge_existing_range()'s
+    # first test): go straight to the splits.
+    if start == vma.vm_start or end == vma.vm_end:
+        vmg = VMG(mm, start, end, vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT),
+                  new_flags, vma.vm_file, vma.anon_vma, prev=prev, middle=vma)
+        merged = vma_merge_existing_range(vmg)
+        if merged is not None:
+            return merged
     if vma.vm_start < start:
         split_vma(vma, start, 1, call)
     if vma.vm_end > end:
