@@ -7,7 +7,8 @@ The window is 20 pages::
     0123456789abcdefghij
     AA.BBBB..CCC.DD.....    (one of the layouts it walks through)
 
-Rules: ftruncate of the mapped file, mmap (private/shared anon, MAP_NORESERVE, MAP_POPULATE, private and shared file,
+Rules: file I/O on a tmpfs and an ext4 file (pwrite, pread, fallocate: allocate, KEEP_SIZE,
+punch hole and refused modes; fsync; ftruncate), mmap (private/shared anon, MAP_NORESERVE, MAP_POPULATE, private and shared file,
 private /dev/zero; MAP_FIXED, MAP_FIXED_NOREPLACE or a hint), munmap, mprotect, mremap (in
 place, MAYMOVE, FIXED, DONTUNMAP, multi-VMA moves), madvise, read, write, fork, exit, and
 deliberately bad calls.  After every step ``k.validate()`` checks every invariant of the
@@ -35,7 +36,8 @@ from rmapkit.uapi import (MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK
                           MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_POPULATE,
                           MAP_PRIVATE, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED,
                           MREMAP_MAYMOVE, O_RDONLY, O_RDWR, PROT_EXEC, PROT_NONE, PROT_READ,
-                          PROT_WRITE)
+                          PROT_WRITE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE,
+                          FALLOC_FL_ZERO_RANGE)
 
 NPAGES = 20
 MAX_PROCS = 4
@@ -54,12 +56,23 @@ ALLOWED = {
     "mprotect": {errno.EINVAL, errno.ENOMEM, errno.EACCES},
     "mremap": {errno.EINVAL, errno.EFAULT, errno.ENOMEM},
     "madvise": {errno.EINVAL, errno.ENOMEM},
+    "pwrite": {errno.EBADF, errno.EINVAL, errno.EFBIG},
+    "pread": {errno.EBADF, errno.EINVAL},
+    "fallocate": {errno.EBADF, errno.EINVAL, errno.EOPNOTSUPP, errno.EFBIG, errno.ENODEV},
+    "fsync": {errno.EBADF, errno.EINVAL},
 }
 PARTIAL_ERRNOS = {("mprotect", errno.ENOMEM), ("mprotect", errno.EACCES),
                   ("madvise", errno.ENOMEM), ("madvise", errno.EINVAL),
                   ("mremap", errno.EFAULT), ("mremap", errno.EINVAL)}
 MAPPINGS = ["anon", "anon", "anon", "anon noreserve", "anon populate", "shared anon",
-            "file private", "file shared", "file shared ro", "dev zero"]
+            "file private", "file shared", "file shared ro", "dev zero", "ext4 private",
+            "ext4 shared"]
+FALLOC_MODES = [0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+                FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, FALLOC_FL_PUNCH_HOLE,
+                FALLOC_FL_ZERO_RANGE, 0x1000]
+# A file offset or length in bytes: whole pages, or a little past a page boundary.
+file_bytes = st.builds(lambda n, extra: n * PS + extra, st.integers(0, 14),
+                       st.sampled_from([0, 0, 0, 100, PS // 2]))
 ADVICE = [MADV_DONTNEED, MADV_DONTNEED, MADV_FREE, MADV_WILLNEED, MADV_DONTFORK, MADV_DOFORK,
           MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL,
           MADV_DONTDUMP, MADV_DODUMP]
@@ -77,8 +90,11 @@ class MMMachine(RuleBasedStateMachine):
         self.k = Kernel()
         p0 = self.k.spawn()
         self.k.create_file("/f", 12 * PS)
+        self.k.create_file("/e", 12 * PS, fs="ext4")
         self.fd_rw = p0.open("/f", O_RDWR)
         self.fd_ro = p0.open("/f", O_RDONLY)
+        self.fd_e = p0.open("/e", O_RDWR)
+        self.fds = [self.fd_rw, self.fd_ro, self.fd_e, None]   # None: /dev/zero
         self.fd_zero = p0.open("/dev/zero", O_RDWR)
         self.procs = [p0]
         self.steps = 0
@@ -155,6 +171,9 @@ class MMMachine(RuleBasedStateMachine):
         elif kind == "dev zero":
             flags |= MAP_PRIVATE
             fd, offset = self.fd_zero, off * PS
+        elif kind.startswith("ext4"):
+            flags |= MAP_SHARED if "shared" in kind else MAP_PRIVATE
+            fd, offset = self.fd_e, off * PS
         else:
             flags |= MAP_SHARED if "shared" in kind else MAP_PRIVATE
             fd, offset = (self.fd_ro if kind.endswith("ro") else self.fd_rw), off * PS
@@ -200,6 +219,39 @@ class MMMachine(RuleBasedStateMachine):
         if self.fd_rw in p.fds:
             p.ftruncate(self.fd_rw, size * PS + extra)
             self.k.validate()
+
+    def _fd(self, which):
+        fd = self.fds[which]
+        return self.fd_zero if fd is None else fd
+
+    @rule(ix=proc_ix, which=st.integers(0, 3), offset=file_bytes, length=file_bytes,
+          call=st.sampled_from(["pwrite", "pwrite", "pread"]))
+    def file_rw(self, ix, which, offset, length, call):
+        """pwrite fills the page cache (mapped pages see it, CoW copies do not), pread of a
+        tmpfs hole allocates nothing, of an ext4 page reads it in; the O_RDONLY fd refuses
+        pwrite (EBADF), /dev/zero takes anything."""
+        p = self._proc(ix)
+        fd = self._fd(which)
+        if fd in p.fds:
+            ret = self._call(p, call, fd, offset, length)
+            assert ret is None or 0 <= ret <= length
+
+    @rule(ix=proc_ix, which=st.integers(0, 3), mode=st.sampled_from(FALLOC_MODES),
+          offset=file_bytes, length=file_bytes)
+    def fallocate(self, ix, which, mode, offset, length):
+        """Allocate (tmpfs: !uptodate folios that fault-around skips) or punch (page-cache
+        pages leave every mapping, CoW copies stay); refused modes change nothing."""
+        p = self._proc(ix)
+        fd = self._fd(which)
+        if fd in p.fds:
+            self._call(p, "fallocate", fd, mode, offset, length)
+
+    @rule(ix=proc_ix, which=st.integers(0, 3))
+    def fsync(self, ix, which):
+        p = self._proc(ix)
+        fd = self._fd(which)
+        if fd in p.fds:
+            self._call(p, "fsync", fd)
 
     @precondition(lambda self: len(self.procs) < MAX_PROCS)
     @rule(ix=proc_ix)
