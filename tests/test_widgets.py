@@ -202,6 +202,12 @@ def test_compose_op():
     for kind in ("mmap", "write", "read", "mprotect", "madvise", "fork", "exit"):
         extra = "P1" if kind == "fork" else ""
         assert pg.apply(compose_op(kind, "P0", 0, 2, "rw", extra)), (kind, pg.error)
+    pg = Playground("file-write-then-map")           # its fds are W and H
+    for kind, extra in (("pwrite", "H 1 1"), ("pread", "W 0 4"), ("fallocate", "H 0 1"),
+                        ("fallocate", "H 0 1 keep punch"), ("ftruncate", "W 2.5"),
+                        ("fsync", "H")):
+        assert pg.apply(compose_op(kind, "P0", extra=extra)), (kind, pg.error)
+    assert not pg.apply(compose_op("pwrite", "P0")) and "no file descriptor 'F'" in pg.error
 
 
 # -- Playground: the ipywidgets tree ---------------------------------------------------------
@@ -218,7 +224,8 @@ def test_widget_tree(ui):
     pg, u = ui
     assert isinstance(pg.widget, W.VBox)
     assert list(u.op.options) == ["mmap", "munmap", "mprotect", "mremap", "madvise", "read",
-                                  "write", "fork", "exit"]
+                                  "write", "fork", "exit", "pwrite", "pread", "fallocate",
+                                  "ftruncate", "fsync"]
     assert {d.description for d in (u.apply_button, u.undo_button, u.reset_button)} == \
         {"Apply", "Undo", "Reset"}
     assert "<svg" in u.diagram.value and u.error_line.value == ""

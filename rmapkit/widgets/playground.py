@@ -68,9 +68,20 @@ FIELD_USE = {
     "write": ("page", "pages"),
     "fork": ("extra",),
     "exit": (),
+    "pwrite": ("extra",),
+    "pread": ("extra",),
+    "fallocate": ("extra",),
+    "ftruncate": ("extra",),
+    "fsync": ("extra",),
 }
-EXTRA_LABEL = {"mmap": "flags", "mremap": "to page", "madvise": "advice", "fork": "child"}
-EXTRA_DEFAULT = {"mmap": "private anon", "mremap": "", "madvise": "dontneed", "fork": ""}
+# File I/O names its file descriptor (a scenario's fd name, e.g. F) and offsets in pages.
+FILE_OPS = ("pwrite", "pread", "fallocate", "ftruncate", "fsync")
+EXTRA_LABEL = {"mmap": "flags", "mremap": "to page", "madvise": "advice", "fork": "child",
+               "pwrite": "fd off len", "pread": "fd off len",
+               "fallocate": "fd off len [keep punch]", "ftruncate": "fd pages", "fsync": "fd"}
+EXTRA_DEFAULT = {"mmap": "private anon", "mremap": "", "madvise": "dontneed", "fork": "",
+                 "pwrite": "F 0 1", "pread": "F 0 1", "fallocate": "F 0 1 keep punch",
+                 "ftruncate": "F 1", "fsync": "F"}
 
 
 def compose_op(kind, process="P0", page=0, pages=1, prot="rw", extra="", new_pages=None):
@@ -82,6 +93,8 @@ def compose_op(kind, process="P0", page=0, pages=1, prot="rw", extra="", new_pag
     'P0: mremap 2 1 1 to 8'
     >>> compose_op("fork", "P0", extra="P1")
     'P0: fork P1'
+    >>> compose_op("pwrite", "P0", extra="F 0 4")
+    'P0: pwrite F 0 4'
     """
     extra = " ".join(str(extra or "").split())
     head = f"{process}: {kind}"
@@ -101,6 +114,8 @@ def compose_op(kind, process="P0", page=0, pages=1, prot="rw", extra="", new_pag
         return f"{head} {page} {pages} {extra or EXTRA_DEFAULT['madvise']}"
     if kind == "fork":
         return f"{head} {extra}".rstrip()
+    if kind in FILE_OPS:
+        return f"{head} {extra or EXTRA_DEFAULT[kind]}"
     return head
 
 

@@ -27,7 +27,8 @@ from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["Session", "StepResult", "start_scenario", "op_line", "OP_KINDS"]
 
-OP_KINDS = ("mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork", "exit")
+OP_KINDS = ("mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork", "exit",
+            "pwrite", "pread", "fallocate", "ftruncate", "fsync")
 _PROC_PREFIX = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_.-]*\s*:")
 
 
