@@ -8,15 +8,19 @@ VENV     := .venv
 VPY      := $(VENV)/bin/python
 STAMP    := $(VENV)/.stamp
 LAB_PORT ?= 8888
+# The folder JupyterLab shows: the chapters for a reader; `make lab LAB_DIR=.` for an author,
+# who then sees book/chapters/ too, and whose saves keep each .py and .ipynb pair in step.
+LAB_DIR  ?= notebooks
 export DEBIAN_FRONTEND := noninteractive
 # Tools started from make (jupyter kernels, nbval, dot) see the venv first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv dot chromium test lab figures bench html clean
+.PHONY: help venv dot chromium test binder-test lab figures bench html clean
 
 help:
 	@echo "make lab      open the notebooks in JupyterLab (installs everything first)"
 	@echo "make test     run every test: pytest, doctests, notebooks (nbval)"
+	@echo "make binder-test  the Binder environment (binder/) in a fresh venv, then nbval with it"
 	@echo "make figures  regenerate figures/"
 	@echo "make bench    run bench/bench.py"
 	@echo "make html     the book as static HTML in build/html (open build/html/index.html)"
@@ -88,6 +92,26 @@ test: venv chromium
 	rc=0; $(VPY) -m pytest --nbval notebooks/ "$${san[@]}" $(PYTEST_NBVAL_ARGS) || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
 
+# The Binder environment, tested as repo2docker builds it: binder/requirements.txt into a
+# fresh venv, binder/postBuild from the repository's root, then nbval over the chapters with
+# that venv first on PATH (its kernel runs them).  nbval and pytest are added at the test
+# extra's ranges, constrained by the Binder pins so they change none of them.  .ci/run runs
+# it after make test (about 1 min: the install, then the chapters).
+BINDER_VENV := build/binder-venv
+NBVAL_REQS = $(shell $(PYTHON) -c 'import tomllib; t = tomllib.load(open("pyproject.toml", "rb")); \
+  print(" ".join(repr(r) for r in t["project"]["optional-dependencies"]["test"] \
+  if r.startswith(("nbval", "pytest>"))))')
+binder-test: dot
+	rm -rf $(BINDER_VENV)
+	$(PYTHON) -m venv $(BINDER_VENV)
+	$(BINDER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BINDER_VENV)/bin/python -m pip install --quiet -r binder/requirements.txt
+	env -u JUPYTER_PATH PATH="$(CURDIR)/$(BINDER_VENV)/bin:$$PATH" bash binder/postBuild
+	$(BINDER_VENV)/bin/python -m pip install --quiet -c binder/requirements.txt $(NBVAL_REQS)
+	env -u JUPYTER_PATH PATH="$(CURDIR)/$(BINDER_VENV)/bin:$$PATH" \
+	  $(BINDER_VENV)/bin/python -m pytest -p no:cacheprovider --nbval notebooks/ \
+	  --nbval-sanitize-with book/sanitize.cfg
+
 # JUPYTER_PATH puts the venv's kernelspec first, so a user-level "python3" kernel from
 # another Python cannot shadow the one that has rmapkit installed.
 lab: venv
@@ -98,11 +122,11 @@ lab: venv
 	fi; \
 	token=$$($(VPY) -c 'import secrets; print(secrets.token_hex(16))'); \
 	echo ""; \
-	echo "  Open http://127.0.0.1:$(LAB_PORT)/lab/tree/00-start-here.ipynb?token=$$token"; \
+	echo "  Open http://127.0.0.1:$(LAB_PORT)/lab/tree/$(if $(filter notebooks notebooks/,$(LAB_DIR)),,notebooks/)00-start-here.ipynb?token=$$token"; \
 	echo "  (chapter 0; the other chapters are in the file browser on the left)"; \
 	echo ""; \
 	exec env JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" \
-	  $(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser \
+	  $(VENV)/bin/jupyter lab --notebook-dir=$(LAB_DIR) --ip=127.0.0.1 --no-browser \
 	  --port=$(LAB_PORT) --ServerApp.port_retries=0 --IdentityProvider.token=$$token "$${root[@]}"
 
 figures: venv

@@ -29,6 +29,7 @@ import argparse
 import os
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +61,12 @@ def read_text(stem: str):
     for i, cell in enumerate(nb.cells):
         cell.id = f"{stem[:2]}-{i:02d}"
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+    # The metadata filters of jupytext.toml, as jupytext itself records them when JupyterLab
+    # saves a paired notebook: a save without a change then changes no byte.
+    config = tomllib.loads((ROOT / "jupytext.toml").read_text(encoding="utf-8"))
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"},
+                   "jupytext": {k: config[k] for k in ("cell_metadata_filter",
+                                                       "notebook_metadata_filter")},
                    "rmapkit": {"chapter": stem, "source": f"book/chapters/{stem}.py"}}
     return nb
 

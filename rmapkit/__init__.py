@@ -12,6 +12,8 @@
 [('0x7f0000000', 'av0'), ('0x7f0000002', 'av0')]
 """
 
+__version__ = "0.1.0"          # the one place the version is written (pyproject reads it)
+
 __all__ = ["Kernel", "Process", "MM", "VMA", "AnonVMA", "AnonVMAChain", "Folio", "PAGE_SIZE",
            "PAGE_SHIFT", "linear_page_index", "vma_address", "folio_anon_vma", "rmap_walk",
            "rmap_candidates", "page_vma_mapped", "vm_normal_page", "SegmentationFault",

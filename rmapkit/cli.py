@@ -47,6 +47,8 @@ as written.  Without root the live side compares what it can see and says what n
 def _parser():
     p = argparse.ArgumentParser(prog="rmapkit", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from rmapkit import __version__
+    p.add_argument("--version", action="version", version=f"rmapkit {__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.add_parser("list", help="list the shipped scenarios")
     s = sub.add_parser("show", help="print a scenario file")
