@@ -154,7 +154,11 @@ def test_binder_link_opens_chapter_0():
 
 
 # -- dependencies and imports ----------------------------------------------------------------
-LOCAL = {"rmapkit", "modelhelpers", "render_helpers", "conftest", "build", "rmapkit_book"}
+# Imported from the repository itself: rmapkit, and modules beside the importer or in
+# book/_ext (conf.py puts it on sys.path).
+def _local(mod: str, path: Path) -> bool:
+    return mod == "rmapkit" or any((d / f"{mod}.py").exists() or (d / mod).is_dir()
+                                   for d in (path.parent, ROOT / "book" / "_ext"))
 
 
 def _imports(path: Path):
@@ -176,7 +180,7 @@ def _third_party(paths):
     dists = metadata.packages_distributions()
     for path in paths:
         for mod, toplevel in _imports(path):
-            if mod in sys.stdlib_module_names or mod in LOCAL or mod == "__future__":
+            if mod in sys.stdlib_module_names or mod == "__future__" or _local(mod, path):
                 continue
             yield path, mod, toplevel, {canonicalize_name(d) for d in dists.get(mod, [mod])}
 
