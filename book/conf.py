@@ -41,6 +41,8 @@ html_show_copyright = False
 # Search results without page summaries: a summary is fetched with fetch(), which a browser
 # refuses for file:// pages; the titles and links need no request.
 html_show_search_summary = False
+# The sidebar without its own search field: the page header has one already.
+html_sidebars = {"**": ["navbar-logo.html", "sbt-sidebar-nav.html"]}
 html_theme_options = {
     "home_page_in_toc": True,
     "show_navbar_depth": 1,
