@@ -20,6 +20,7 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rmapkit.uapi import PAGE_SHIFT
@@ -148,7 +149,7 @@ class Snapshot:
         raise KeyError(name)
 
 
-def number_frames(keys):
+def number_frames(keys: Iterable[int | str | None]) -> list[str | None]:
     """Map raw frame keys (PFNs, or ``"zero"``) to labels ``f0, f1, …`` by first appearance.
 
     ``keys`` is an iterable in snapshot order; ``None`` (not present) and ``"zero"`` are kept.

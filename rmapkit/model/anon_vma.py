@@ -5,9 +5,17 @@ anon_vma_fork(), unlink_anon_vmas(); mm/vma.c: find_mergeable_anon_vma(),
 reusable_anon_vma(), anon_vma_compatible().  Locking and RCU are not modelled.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..uapi import PAGE_SHIFT
 from .interval_tree import IntervalTree
 from .vmflags import VM_ACCESS_FLAGS, VM_SOFTDIRTY
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .kernel import Kernel
+    from .vma import VMA
 
 __all__ = ["AnonVMA", "AnonVMAChain", "anon_vma_alloc", "anon_vma_prepare",
            "anon_vma_clone", "anon_vma_fork", "unlink_anon_vmas", "find_mergeable_anon_vma",
@@ -17,7 +25,7 @@ __all__ = ["AnonVMA", "AnonVMAChain", "anon_vma_alloc", "anon_vma_prepare",
 class AnonVMA:
     """struct anon_vma: ``root``, ``parent``, counters and the ``rb_root`` interval tree."""
 
-    def __init__(self, kernel, label):
+    def __init__(self, kernel: Kernel, label: str) -> None:
         self.kernel = kernel
         self.label = label
         self.root = self
@@ -39,7 +47,7 @@ class AnonVMAChain:
 
     __slots__ = ("vma", "anon_vma")
 
-    def __init__(self, vma, anon_vma):
+    def __init__(self, vma: VMA, anon_vma: AnonVMA) -> None:
         self.vma = vma
         self.anon_vma = anon_vma
 
@@ -47,18 +55,18 @@ class AnonVMAChain:
         return f"<avc {self.vma.id} -> {self.anon_vma.label}>"
 
 
-def avc_insert(avc):
+def avc_insert(avc: AnonVMAChain) -> None:
     """anon_vma_interval_tree_insert(): key the avc on its VMA's pgoff range. O(log n)."""
     v = avc.vma
     avc.anon_vma.rb_root.insert(avc, v.vm_pgoff, v.vm_pgoff + v.pages - 1)
 
 
-def avc_remove(avc):
+def avc_remove(avc: AnonVMAChain) -> None:
     """anon_vma_interval_tree_remove(). O(log n)."""
     avc.anon_vma.rb_root.remove(avc)
 
 
-def anon_vma_alloc(kernel):
+def anon_vma_alloc(kernel: Kernel) -> AnonVMA:
     """A fresh root anon_vma.  Model of mm/rmap.c: anon_vma_alloc(). O(1)."""
     av = AnonVMA(kernel, f"av{kernel._next_av}")
     kernel._next_av += 1
@@ -89,7 +97,7 @@ def _reusable_anon_vma(old, a, b):
     return None
 
 
-def find_mergeable_anon_vma(vma):
+def find_mergeable_anon_vma(vma: VMA) -> AnonVMA | None:
     """A neighbour's anon_vma ``vma`` may share, next first, then prev.
 
     Model of mm/vma.c: find_mergeable_anon_vma() (v6.18). O(log n) in VMAs.
@@ -106,7 +114,7 @@ def find_mergeable_anon_vma(vma):
     return None
 
 
-def anon_vma_prepare(vma):
+def anon_vma_prepare(vma: VMA) -> AnonVMA:
     """Attach an anon_vma to ``vma`` (a neighbour's, or a new root) if it has none.
 
     Model of mm/rmap.c: __anon_vma_prepare() (v6.18). O(log n).
@@ -124,7 +132,7 @@ def anon_vma_prepare(vma):
     return av
 
 
-def anon_vma_clone(dst, src):
+def anon_vma_clone(dst: VMA, src: VMA) -> None:
     """Give ``dst`` an avc to every anon_vma in ``src``'s chain, oldest first.
 
     Model of mm/rmap.c: anon_vma_clone() (v6.18), with the fork-time reuse heuristic: when
@@ -141,7 +149,7 @@ def anon_vma_clone(dst, src):
         dst.anon_vma.num_active_vmas += 1
 
 
-def anon_vma_fork(vma, pvma):
+def anon_vma_fork(vma: VMA, pvma: VMA) -> None:
     """Attach the child's ``vma`` to its parent's anon_vmas and usually a new child anon_vma.
 
     Model of mm/rmap.c: anon_vma_fork() (v6.18). O(c log n).
@@ -174,7 +182,7 @@ def _put_anon_vma(av):
             _put_anon_vma(root)
 
 
-def unlink_anon_vmas(vma):
+def unlink_anon_vmas(vma: VMA) -> None:
     """Drop every avc of ``vma``; an anon_vma whose tree became empty loses its initial
     reference (put_anon_vma()) and is freed when no child anon_vma pins it any more.
 

@@ -8,6 +8,10 @@ access_error().  As in the kernel, the helpers take the VMA (its ``vm_mm`` is th
 Not modelled: swap, THP, userfaultfd, NUMA hinting, mlock accounting.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..errors import BusError, SegmentationFault
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_prepare
@@ -18,13 +22,20 @@ from .rmap import (folio_add_file_rmap, folio_add_new_anon_rmap, folio_move_anon
 from .vma import linear_page_index
 from .vmflags import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE
 
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .file import AddressSpace
+    from .folio import Folio
+    from .kernel import Kernel
+    from .mm import MM
+    from .vma import VMA
+
 __all__ = ["handle_mm_fault", "zap_page_range_single", "zap_vma_pages", "touch",
            "page_cache_folio", "FAULT_FLAG_WRITE"]
 
 FAULT_FLAG_WRITE = 1 << 0        # include/linux/mm_types.h: enum fault_flag
 
 
-def page_cache_folio(kernel, mapping, index):
+def page_cache_folio(kernel: Kernel, mapping: AddressSpace, index: int) -> Folio:
     """The page-cache folio at ``index`` for a fault, read in (or allocated) if absent.
 
     Model of mm/shmem.c: shmem_fault() -> shmem_get_folio_gfp(SGP_CACHE) (v6.18), which
@@ -47,7 +58,7 @@ def _new_anon_page(vma, addr):
     return folio
 
 
-def do_anonymous_page(vma, addr, write):
+def do_anonymous_page(vma: VMA, addr: int, write: bool) -> None:
     """First touch of private anon memory: the zero page on read, a new folio on write.
 
     Model of mm/memory.c: do_anonymous_page() (v6.18). O(log n).
@@ -63,7 +74,7 @@ def do_anonymous_page(vma, addr, write):
     mm.pgtable[addr] = PTE(folio, folio.pfn, bool(vma.vm_flags & VM_WRITE))
 
 
-def do_fault(vma, addr, write):
+def do_fault(vma: VMA, addr: int, write: bool) -> None:
     """First touch of a file, shmem or private-file page.
 
     Model of mm/memory.c: do_read_fault() / do_cow_fault() / do_shared_fault() (v6.18):
@@ -99,7 +110,7 @@ FAULT_AROUND_PAGES = 16          # mm/memory.c: fault_around_pages (64 KiB by de
 PTRS_PER_PTE = 512
 
 
-def do_fault_around(vma, addr, pgoff):
+def do_fault_around(vma: VMA, addr: int, pgoff: int) -> bool:
     """Map the page-cache pages already cached around a read fault; True if ``addr`` got one.
 
     Model of mm/memory.c: do_fault_around() -> filemap_map_pages() (v6.18): a window of
@@ -131,7 +142,7 @@ def do_fault_around(vma, addr, pgoff):
     return hit
 
 
-def do_wp_page(vma, addr, pte):
+def do_wp_page(vma: VMA, addr: int, pte: PTE) -> None:
     """Write to a present read-only PTE: reuse the page or copy it.
 
     Model of mm/memory.c: do_wp_page() (v6.18): shared mappings just become writable; an
@@ -159,7 +170,7 @@ def do_wp_page(vma, addr, pte):
     vma.vm_mm.pgtable[addr] = PTE(new, new.pfn, True)
 
 
-def handle_mm_fault(vma, addr, flags):
+def handle_mm_fault(vma: VMA, addr: int, flags: int) -> None:
     """Resolve a fault at page ``addr`` of ``vma``; ``flags`` are FAULT_FLAG_* bits.
 
     Model of mm/memory.c: handle_mm_fault() -> handle_pte_fault() (v6.18).  Raises BusError
@@ -179,14 +190,14 @@ def handle_mm_fault(vma, addr, flags):
         do_wp_page(vma, addr, pte)
 
 
-def access_error(vma, write):
+def access_error(vma: VMA, write: bool) -> bool:
     """Does the VMA forbid this access?  Model of arch/x86/mm/fault.c: access_error(). O(1)."""
     if write:
         return not vma.vm_flags & VM_WRITE
     return not vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC)
 
 
-def touch(mm, addr, length, write):
+def touch(mm: MM, addr: int, length: int, write: bool) -> None:
     """Read or write one byte of every page in ``[addr, addr+length)``, faulting as needed.
 
     A user access, as from the process itself: SIGSEGV where no VMA maps the page or its
@@ -210,7 +221,7 @@ def touch(mm, addr, length, write):
             a += PAGE_SIZE
 
 
-def zap_page_range_single(vma, address, size):
+def zap_page_range_single(vma: VMA, address: int, size: int) -> None:
     """Drop every PTE in ``[address, address + size)`` of ``vma``, releasing their folios.
 
     Model of mm/memory.c: zap_page_range_single() -> zap_pte_range() (v6.18; the
@@ -224,7 +235,7 @@ def zap_page_range_single(vma, address, size):
         del mm.pgtable[a]
 
 
-def zap_vma_pages(vma):
+def zap_vma_pages(vma: VMA) -> None:
     """Drop every PTE of ``vma``.  Model of include/linux/mm.h: zap_vma_pages() (v6.18).
     O(k log P) for k present PTEs."""
     zap_page_range_single(vma, vma.vm_start, vma.vm_end - vma.vm_start)

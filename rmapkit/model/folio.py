@@ -7,7 +7,14 @@ folio_anon_vma().  Every folio here is order 0 (one page): this kernel's THP set
 Not modelled: large folios, swap, the LRU, KSM.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .anon_vma import AnonVMA
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .kernel import Kernel
 
 __all__ = ["Folio", "PhysMem", "ZERO_PFN"]
 
@@ -22,7 +29,7 @@ class Folio:
                  "in_page_cache", "uptodate", "dirty", "physmem", "__weakref__")
     nr_pages = 1
 
-    def __init__(self, pfn, label, physmem=None):
+    def __init__(self, pfn: int, label: str, physmem: PhysMem | None = None) -> None:
         self.pfn = pfn
         self.label = label
         self.physmem = physmem           # the allocator (and through it the Kernel)
@@ -35,12 +42,12 @@ class Folio:
         self.dirty = False           # PG_dirty: written (write(2), a shared write fault)
 
     @property
-    def is_zero_page(self):
+    def is_zero_page(self) -> bool:
         """is_zero_folio(). O(1)."""
         return self.pfn == ZERO_PFN
 
     @property
-    def anon(self):
+    def anon(self) -> bool:
         """folio_test_anon(): ``mapping`` has FOLIO_MAPPING_ANON set: the one anon test
         (mm/util.c: folio_anon_vma() uses it too). O(1)."""
         return isinstance(self.mapping, AnonVMA)
@@ -53,7 +60,7 @@ class Folio:
 class PhysMem:
     """The frame allocator.  Hands out PFNs in increasing order (deterministic). O(1)."""
 
-    def __init__(self, kernel=None):
+    def __init__(self, kernel: Kernel | None = None) -> None:
         self.kernel = kernel
         self.next_pfn = _FIRST_RAM_PFN
         self.serial = 0
@@ -61,7 +68,7 @@ class PhysMem:
         self.reserved = []                   # device frame ranges [lo, hi)
         self.nr_allocated = 0
 
-    def reserve(self, pfn, npages):
+    def reserve(self, pfn: int, npages: int) -> None:
         """Set ``[pfn, pfn + npages)`` aside as device frames (no struct page behind them).
 
         RAM never hands those PFNs out, and a range that RAM or the zero page already uses
@@ -82,7 +89,7 @@ class PhysMem:
                                  f"device's [{lo:#x}, {hi:#x})")
         self.reserved.append((pfn, end))
 
-    def alloc_folio(self):
+    def alloc_folio(self) -> Folio:
         """folio_alloc(): a fresh order-0 folio. O(d) for d device ranges."""
         moved = True
         while moved:                          # step over device frames
@@ -96,7 +103,7 @@ class PhysMem:
         self.nr_allocated += 1
         return f
 
-    def free_folio(self, folio):
+    def free_folio(self, folio: Folio) -> None:
         """folio_put() of the last reference. O(1)."""
         self.nr_allocated -= 1
         folio.mapping = None

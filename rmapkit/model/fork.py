@@ -5,6 +5,10 @@ copy_page_range() / vma_needs_copy() / copy_present_ptes() and mm/mmap.c: exit_m
 Not modelled: DMA-pinned pages (which get an immediate copy), uffd-wp, guard markers.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .anon_vma import anon_vma_fork
 from .fault import zap_vma_pages
 from .merge import remove_vma_from_mm, vm_area_dup, vma_link
@@ -12,6 +16,10 @@ from .mm import PTE
 from .rmap import vm_normal_page
 from .vmflags import (VM_DONTCOPY, VM_LOCKED_MASK, VM_MIXEDMAP, VM_PFNMAP, VM_WIPEONFORK,
                       is_cow_mapping)
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .kernel import Process
+    from .mm import MM
 
 __all__ = ["dup_mmap", "exit_mmap"]
 
@@ -40,7 +48,7 @@ def _copy_page_range(dst, src):
         dmm.pgtable[a] = PTE(pte.folio, pte.pfn, pte.writable, pte.special)
 
 
-def dup_mmap(child, parent):
+def dup_mmap(child: Process, parent: Process) -> None:
     """Copy every VMA of ``parent`` into ``child``'s empty mm.
 
     Model of dup_mmap() (v6.18): VM_DONTCOPY VMAs are skipped; VM_WIPEONFORK ones are
@@ -61,7 +69,7 @@ def dup_mmap(child, parent):
             _copy_page_range(new, vma)
 
 
-def exit_mmap(mm):
+def exit_mmap(mm: MM) -> None:
     """Unmap everything and free the VMAs.  Model of mm/mmap.c: exit_mmap() (v6.18): every
     VMA's pages first (unmap_vmas()), then the VMAs (free_pgtables(), remove_vma()).
     O(n c log n + pages)."""

@@ -8,6 +8,10 @@ contexts, anon_vma names (all VMAs carry the defaults, which always compare equa
 ``vm_ops->close`` (no modelled driver has one, so can_merge_remove_vma() is always true).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import errno
 
 from ..errors import syscall_error
@@ -15,6 +19,9 @@ from ..uapi import PAGE_SHIFT
 from .anon_vma import anon_vma_clone, unlink_anon_vmas
 from .vma import VMA, vma_set_range
 from .vmflags import VM_SOFTDIRTY, VM_SPECIAL
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .mm import MM
 
 __all__ = ["VMG", "VMA_MERGE_START", "VMA_MERGE_NOMERGE", "VMA_MERGE_SUCCESS",
            "vma_merge_new_range", "vma_merge_existing_range", "vma_modify",
@@ -48,7 +55,7 @@ class VMG:
         self.state = VMA_MERGE_START
 
 
-def vma_is_fork_child(vma):
+def vma_is_fork_child(vma: VMA | None) -> bool:
     """A VMA whose chain has more than one avc: forked from a faulted parent, or
     inheriting such a chain through a split, an mremap copy or dup_anon_vma().
 
@@ -57,12 +64,12 @@ def vma_is_fork_child(vma):
     return vma is not None and vma.anon_vma is not None and len(vma.anon_vma_chain) != 1
 
 
-def is_mergeable_vma(vmg, tgt):
+def is_mergeable_vma(vmg: VMG, tgt: VMA) -> bool:
     """Flags (less VM_SOFTDIRTY), file identity, policy, uffd, name.  Model of is_mergeable_vma()."""
     return not ((tgt.vm_flags ^ vmg.flags) & ~VM_SOFTDIRTY) and tgt.vm_file is vmg.file
 
 
-def is_mergeable_anon_vma(vmg, tgt):
+def is_mergeable_anon_vma(vmg: VMG, tgt: VMA) -> bool:
     """Can the proposed anon_vma and ``tgt``'s coexist in one VMA?
 
     Model of mm/vma.c: is_mergeable_anon_vma() (6.16+, with 6.18.y's copied_from check):
@@ -97,14 +104,14 @@ def _can_merge_right(vmg, can_left):
     return a is None or b is None or a is b
 
 
-def dup_anon_vma(dst, src):
+def dup_anon_vma(dst: VMA, src: VMA | None) -> None:
     """Give ``dst`` src's anon_vma (and avcs) if it has none.  Model of dup_anon_vma(). O(c log n)."""
     if src is not None and src.anon_vma is not None and dst.anon_vma is None:
         dst.anon_vma = src.anon_vma
         anon_vma_clone(dst, src)
 
 
-def remove_vma_from_mm(vma):
+def remove_vma_from_mm(vma: VMA) -> None:
     """Take ``vma`` out of the tree and its rmap trees (vma_complete()'s removal). O(c log n)."""
     mm = vma.vm_mm
     mm._tree_remove(vma)
@@ -115,7 +122,7 @@ def remove_vma_from_mm(vma):
         vma.vm_file.f_mapping.i_mmap.remove(vma)  # __remove_shared_vm_struct()
 
 
-def vma_link(vma):
+def vma_link(vma: VMA) -> None:
     """Insert a new VMA in the tree and in i_mmap.  Model of mm/vma.c: vma_link(). O(log n)."""
     mm = vma.vm_mm
     mm._tree_add(vma)
@@ -124,7 +131,7 @@ def vma_link(vma):
         vma.vm_file.f_mapping.i_mmap.insert(vma, vma.vm_pgoff, vma.vm_pgoff + vma.pages - 1)
 
 
-def vm_area_dup(vma, mm=None):
+def vm_area_dup(vma: VMA, mm: MM | None = None) -> VMA:
     """A copy of ``vma``'s fields (not linked, no avcs).  Model of vm_area_dup(). O(1)."""
     new = VMA(mm if mm is not None else vma.vm_mm, vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags,
               vma.vm_file, vma.vm_ops)
@@ -132,7 +139,7 @@ def vm_area_dup(vma, mm=None):
     return new
 
 
-def vma_merge_new_range(vmg):
+def vma_merge_new_range(vmg: VMG) -> VMA | None:
     """Expand prev and/or next over a new range ``[start, end)``; the VMA kept, or None.
 
     Model of mm/vma.c: vma_merge_new_range() + vma_expand() (v6.18.y): callers are mmap,
@@ -164,7 +171,7 @@ def vma_merge_new_range(vmg):
     return target
 
 
-def vma_merge_existing_range(vmg):
+def vma_merge_existing_range(vmg: VMG) -> VMA | None:
     """Merge ``[start, end)`` of ``vmg.middle``, whose attributes change, into prev/next.
 
     Model of mm/vma.c: vma_merge_existing_range() (v6.18.y): used by mprotect and madvise.
@@ -211,7 +218,7 @@ def vma_merge_existing_range(vmg):
     return nxt
 
 
-def __split_vma(vma, addr, new_below):
+def __split_vma(vma: VMA, addr: int, new_below: int) -> VMA:
     """Split ``vma`` at ``addr``; the new struct takes the lower part iff ``new_below``.
 
     Model of mm/vma.c: __split_vma() (v6.18): the upper part's pgoff advances by the pages
@@ -232,7 +239,7 @@ def __split_vma(vma, addr, new_below):
     return new
 
 
-def split_vma(vma, addr, new_below, call):
+def split_vma(vma: VMA, addr: int, new_below: int, call: str) -> VMA:
     """__split_vma() refused with ENOMEM at the map_count limit.  Model of split_vma()."""
     mm = vma.vm_mm
     if mm.map_count >= mm.kernel.sysctl_max_map_count:
@@ -240,7 +247,8 @@ def split_vma(vma, addr, new_below, call):
     return __split_vma(vma, addr, new_below)
 
 
-def vma_modify(mm, prev, vma, start, end, new_flags, call):
+def vma_modify(mm: MM, prev: VMA | None, vma: VMA, start: int, end: int, new_flags: int,
+               call: str) -> VMA:
     """Merge the changed range into a neighbour, or split so one VMA covers exactly it.
 
     Model of mm/vma.c: vma_modify() / vma_modify_flags() (v6.18.y).  Returns the VMA

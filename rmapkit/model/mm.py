@@ -8,12 +8,22 @@ __thp_get_unmapped_area().  The maple tree is a ``SortedKeyList`` keyed on ``vm_
 ``SortedDict`` from page address to PTE, so range walks touch only present entries.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
 
 from sortedcontainers import SortedDict, SortedKeyList, SortedList
 
 from ..uapi import MAP_SHARED, PAGE_SHIFT, PAGE_SIZE
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .file import File
+    from .folio import Folio
+    from .kernel import Kernel, Process
+    from .vma import VMA
 
 __all__ = ["MM", "PTE", "TASK_SIZE", "PMD_SIZE", "DEFAULT_MMAP_BASE"]
 
@@ -28,7 +38,8 @@ class PTE:
 
     __slots__ = ("folio", "pfn", "writable", "special")
 
-    def __init__(self, folio, pfn, writable, special=False):
+    def __init__(self, folio: Folio | None, pfn: int, writable: bool,
+                 special: bool = False) -> None:
         self.folio = folio               # None for a raw PFN installed by remap_pfn_range()
         self.pfn = pfn
         self.writable = writable
@@ -74,7 +85,7 @@ class _VMATree(SortedKeyList):
 class MM:
     """struct mm_struct of one process."""
 
-    def __init__(self, kernel, owner):
+    def __init__(self, kernel: Kernel, owner: Process) -> None:
         self.kernel = kernel
         self.owner = owner
         self._tree = _VMATree()
@@ -178,7 +189,7 @@ class MM:
                 pending[end, hi] = pending.get((end, hi), 0) + 1
 
     # -- the free gaps ------------------------------------------------------------
-    def sync_gaps(self):
+    def sync_gaps(self) -> None:
         """Apply the gap changes noted since the last call to the free-gap index.
 
         Called at the end of every syscall (Process) and before a placement search.
@@ -220,7 +231,7 @@ class MM:
         pending.clear()
 
     @property
-    def vmas(self):
+    def vmas(self) -> list[VMA]:
         """The VMAs in address order (a copy).  O(n)."""
         return list(self._tree)
 
@@ -233,38 +244,38 @@ class MM:
         v = self._tree.floor(addr)
         return v._next if v is not None else self._first
 
-    def find_vma(self, addr):
+    def find_vma(self, addr: int) -> VMA | None:
         """The first VMA with ``vm_end > addr``, or None.  Model of mm/mmap.c: find_vma(). O(log n)."""
         v = self._at_or_below(addr)
         if v is not None and v.vm_end > addr:
             return v
         return v._next if v is not None else self._first
 
-    def vma_lookup(self, addr):
+    def vma_lookup(self, addr: int) -> VMA | None:
         """The VMA containing ``addr``, or None.  Model of include/linux/mm.h: vma_lookup(). O(log n)."""
         v = self._at_or_below(addr)
         return v if v is not None and v.vm_end > addr else None
 
-    def find_vma_prev(self, addr):
+    def find_vma_prev(self, addr: int) -> tuple[VMA | None, VMA | None]:
         """``(find_vma(addr), the VMA before it)``.  Model of mm/mmap.c: find_vma_prev(). O(log n)."""
         v = self._at_or_below(addr)
         if v is not None and v.vm_end > addr:
             return v, v._prev
         return (v._next if v is not None else self._first), v
 
-    def vma_prev(self, vma):
+    def vma_prev(self, vma: VMA) -> VMA | None:
         """The VMA before ``vma``.  Model of vma_prev(). O(1) for a linked VMA."""
         if vma._linked and vma.vm_mm is self:
             return vma._prev
         return self._tree.floor(vma.vm_start - 1)
 
-    def vma_next(self, vma):
+    def vma_next(self, vma: VMA) -> VMA | None:
         """The VMA after ``vma``.  Model of vma_next(). O(1) for a linked VMA."""
         if vma._linked and vma.vm_mm is self:
             return vma._next
         return self._above(vma.vm_start)
 
-    def vmas_in(self, start, end):
+    def vmas_in(self, start: int, end: int) -> list[VMA]:
         """The VMAs overlapping ``[start, end)``, in order (a list).  O(log n + k)."""
         v = self.find_vma(start)
         out = []
@@ -274,18 +285,18 @@ class MM:
         return out
 
     # -- page tables ------------------------------------------------------------
-    def ptes_in(self, start, end):
+    def ptes_in(self, start: int, end: int) -> list[tuple[int, PTE]]:
         """``[(addr, PTE)]`` for present PTEs in ``[start, end)``.  O(log P + k)."""
         pt = self.pgtable
         return [(a, pt[a]) for a in pt.irange(start, end - 1)]
 
     # -- placement --------------------------------------------------------------
-    def range_is_free(self, addr, length):
+    def range_is_free(self, addr: int, length: int) -> bool:
         """No VMA intersects ``[addr, addr+length)``.  O(log n)."""
         v = self.find_vma(addr)
         return v is None or v.vm_start >= addr + length
 
-    def unmapped_area_topdown(self, length):
+    def unmapped_area_topdown(self, length: int) -> int | None:
         """Highest free ``length`` bytes below mmap_base, or None.
 
         Model of mm/vma.c: unmapped_area_topdown() without stack guard gaps (MAP_GROWSDOWN
@@ -350,7 +361,8 @@ class MM:
         off_sub = (off - ret) & (PMD_SIZE - 1)
         return ret + PMD_SIZE if not off_sub else ret + off_sub
 
-    def get_unmapped_area(self, file, addr, length, pgoff, flags, fixed, anon_shared=False):
+    def get_unmapped_area(self, file: File | None, addr: int, length: int, pgoff: int,
+                          flags: int, fixed: bool, anon_shared: bool = False) -> int | None:
         """Choose where a new mapping goes (an address or None for ENOMEM).
 
         Model of mm/mmap.c: __get_unmapped_area() (v6.18) with x86-64's top-down

@@ -8,6 +8,10 @@ work (mprotect and madvise across a hole, a split made before a later failure), 
 model mirrors.  Not modelled: mseal, pkeys, hugetlb, MAP_GROWSDOWN stacks, mlock limits.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import errno
 
 from ..errors import SegmentationFault, syscall_error
@@ -33,21 +37,26 @@ from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC,
                       VM_SHARED, VM_SPECIAL, VM_WIPEONFORK, VM_WRITE, calc_vm_flag_bits,
                       calc_vm_prot_bits)
 
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .kernel import Process
+    from .mm import MM
+
 __all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate", "PAGE_ALIGN",
            "do_vmi_align_munmap"]
 
-def PAGE_ALIGN(n):
+def PAGE_ALIGN(n: int) -> int:
     """``n`` rounded up to a whole page.  Model of include/linux/mm.h: PAGE_ALIGN(). O(1)."""
     return (n + PAGE_SIZE - 1) & PAGE_MASK
 
 
-def accountable_mapping(vm_flags):
+def accountable_mapping(vm_flags: int) -> bool:
     """Private writable memory is charged (VM_ACCOUNT).  Model of mm/vma.h:
     accountable_mapping() (v6.18) without its hugetlbfs case (hugetlb is not modelled). O(1)."""
     return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
 
 
-def do_mmap(proc, addr, length, prot, flags, fd, offset):
+def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: int,
+            offset: int) -> int:
     """Create a mapping and return its address.
 
     Model of mm/mmap.c: do_mmap() and mm/vma.c: __mmap_region() (v6.18): anon private
@@ -185,7 +194,7 @@ def _mmap_pfn_device(mm, file, start, end, pgoff, vm_flags):
     return vma
 
 
-def populate(mm, start, end):
+def populate(mm: MM, start: int, end: int) -> None:
     """Fault in every page of ``[start, end)`` as mm_populate() does.
 
     Model of mm/gup.c: populate_vma_page_range(): a write fault where the mapping is
@@ -214,7 +223,7 @@ def populate(mm, start, end):
             a = stop
 
 
-def do_vmi_align_munmap(mm, start, end, vmas=None):
+def do_vmi_align_munmap(mm: MM, start: int, end: int, vmas: list[VMA] | None = None) -> None:
     """Split at the ends and remove every VMA in ``[start, end)``, with their pages.
 
     Model of mm/vma.c: do_vmi_align_munmap() (v6.18): the caller has checked the range and
@@ -237,7 +246,7 @@ def do_vmi_align_munmap(mm, start, end, vmas=None):
         remove_vma_from_mm(vma)
 
 
-def do_munmap(mm, start, length):
+def do_munmap(mm: MM, start: int, length: int) -> int:
     """Unmap ``[start, start+length)``; nothing mapped there is not an error.
 
     Model of mm/vma.c: do_vmi_munmap() / vms_gather_munmap_vmas() (v6.18): the first and
@@ -261,7 +270,7 @@ def do_munmap(mm, start, length):
     return 0
 
 
-def do_mprotect(mm, start, length, prot):
+def do_mprotect(mm: MM, start: int, length: int, prot: int) -> int:
     """Change the protection of ``[start, start+length)``.
 
     Model of mm/mprotect.c: do_mprotect_pkey() and mprotect_fixup() (v6.18): each VMA
@@ -364,7 +373,7 @@ def _madvise_check(vma, advice, call):
         raise syscall_error(errno.EINVAL, call, f"{vma.id} is a special mapping")
 
 
-def do_madvise(mm, start, length, advice):
+def do_madvise(mm: MM, start: int, length: int, advice: int) -> int:
     """Give advice about ``[start, start+length)``.
 
     Model of mm/madvise.c: do_madvise() / madvise_walk_vmas() (v6.18).  Flag advice

@@ -10,6 +10,10 @@ one takes ``new_addr >> PAGE_SHIFT``.  Not modelled: uffd, hugetlb, mlock popula
 KSM unmerging, page-table move failures.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import errno
 
 from ..errors import syscall_error
@@ -22,6 +26,10 @@ from .vma import vma_set_range
 from .vmflags import (VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP,
                       VM_SHARED)
 
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .mm import MM
+    from .vma import VMA
+
 __all__ = ["do_mremap", "copy_vma"]
 
 CALL = "mremap"
@@ -31,7 +39,7 @@ def _err(e, why):
     return syscall_error(e, CALL, why)
 
 
-def copy_vma(vma, addr, length, pgoff):
+def copy_vma(vma: VMA, addr: int, length: int, pgoff: int) -> VMA:
     """Create (or merge into) the destination VMA of a move; returns it.
 
     Model of mm/vma.c: copy_vma() (6.18.y): an unfaulted anonymous VMA's pgoff becomes
@@ -166,7 +174,8 @@ def _remap_move(mm, addr, length, new_addr, flags):
     return res
 
 
-def do_mremap(mm, addr, old_len, new_len, flags, new_addr):
+def do_mremap(mm: MM, addr: int, old_len: int, new_len: int, flags: int,
+              new_addr: int) -> int:
     """Resize and/or move a mapping; returns its (new) address.
 
     Model of mm/mremap.c: do_mremap() (v6.18); a VM_LOCKED mapping that grew has its new

@@ -7,6 +7,10 @@ mapping (private, may become writable) the call must cover the whole VMA and set
 modelled.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import errno
 
 from ..errors import syscall_error
@@ -16,10 +20,13 @@ from .vma import vma_set_range
 from .vmflags import (VM_DONTDUMP, VM_DONTEXPAND, VM_IO, VM_PFNMAP, VM_SHARED, VM_WRITE,
                       is_cow_mapping)
 
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .vma import VMA
+
 __all__ = ["remap_pfn_range"]
 
 
-def remap_pfn_range(vma, addr, pfn, size):
+def remap_pfn_range(vma: VMA, addr: int, pfn: int, size: int) -> None:
     """Map ``size`` bytes of frames from ``pfn`` at ``addr`` as special PTEs.
 
     Model of mm/memory.c: remap_pfn_range_internal() (v6.18). O(p log P) for p pages.

@@ -7,23 +7,33 @@ vm_normal_page().  A walk yields candidates from the interval tree, then checks 
 table (page_vma_mapped_walk()) as the kernel's callbacks do.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..uapi import PAGE_SHIFT
 from .file import AddressSpace
 from .folio import ZERO_PFN
 from .vma import linear_page_index, vma_address
 from .vmflags import VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
 
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .anon_vma import AnonVMA
+    from .folio import Folio
+    from .mm import PTE
+    from .vma import VMA
+
 __all__ = ["folio_anon_vma", "folio_add_new_anon_rmap", "folio_add_file_rmap",
            "folio_remove_rmap_pte", "folio_move_anon_rmap", "rmap_walk", "rmap_candidates",
            "page_vma_mapped", "vm_normal_page"]
 
 
-def folio_anon_vma(folio):
+def folio_anon_vma(folio: Folio) -> AnonVMA | None:
     """The anon_vma of an anonymous folio, else None.  Model of mm/util.c: folio_anon_vma(). O(1)."""
     return folio.mapping if folio.anon else None
 
 
-def folio_add_new_anon_rmap(folio, vma, addr):
+def folio_add_new_anon_rmap(folio: Folio, vma: VMA, addr: int) -> None:
     """Make ``folio`` a new exclusive anon folio of ``vma`` at ``addr``.
 
     Model of mm/rmap.c: folio_add_new_anon_rmap(RMAP_EXCLUSIVE) -> __folio_set_anon():
@@ -35,12 +45,12 @@ def folio_add_new_anon_rmap(folio, vma, addr):
     folio.anon_exclusive = True
 
 
-def folio_add_file_rmap(folio):
+def folio_add_file_rmap(folio: Folio) -> None:
     """One more PTE maps a page-cache folio.  Model of folio_add_file_rmap_pte(). O(1)."""
     folio.mapcount += 1
 
 
-def folio_remove_rmap_pte(folio, vma):
+def folio_remove_rmap_pte(folio: Folio, vma: VMA) -> None:
     """One PTE of ``vma`` maps ``folio`` no more; an anon folio mapped nowhere is freed.
 
     Model of mm/rmap.c: folio_remove_rmap_pte(folio, page, vma) (v6.18) with the final
@@ -52,7 +62,7 @@ def folio_remove_rmap_pte(folio, vma):
         vma.vm_mm.kernel.physmem.free_folio(folio)
 
 
-def folio_move_anon_rmap(folio, vma):
+def folio_move_anon_rmap(folio: Folio, vma: VMA) -> None:
     """Re-home an exclusive anon folio into ``vma``'s own anon_vma (index unchanged).
 
     Model of mm/rmap.c: folio_move_anon_rmap(). O(1).
@@ -60,7 +70,7 @@ def folio_move_anon_rmap(folio, vma):
     folio.mapping = vma.anon_vma
 
 
-def vm_normal_page(vma, addr, pte):
+def vm_normal_page(vma: VMA, addr: int, pte: PTE) -> Folio | None:
     """The folio behind a PTE, or None for the zero page and raw remapped PFNs.
 
     Model of mm/memory.c: vm_normal_page() as on an architecture *without* pte_special
@@ -84,7 +94,7 @@ def vm_normal_page(vma, addr, pte):
     return pte.folio
 
 
-def rmap_candidates(folio):
+def rmap_candidates(folio: Folio) -> list[tuple[VMA, int]]:
     """``(vma, addr)`` for every VMA the interval tree yields for ``folio->index``.
 
     Model of rmap_walk_anon() / __rmap_walk_file() before the PTE check: an anon folio
@@ -109,7 +119,7 @@ def rmap_candidates(folio):
     return out
 
 
-def page_vma_mapped(vma, addr, folio):
+def page_vma_mapped(vma: VMA, addr: int, folio: Folio) -> bool:
     """Does ``vma``'s PTE at ``addr`` map ``folio``?
 
     Model of mm/page_vma_mapped.c: page_vma_mapped_walk() for an order-0 folio: the check
@@ -119,7 +129,7 @@ def page_vma_mapped(vma, addr, folio):
     return pte is not None and pte.folio is folio
 
 
-def rmap_walk(folio):
+def rmap_walk(folio: Folio) -> list[tuple[VMA, int]]:
     """``(vma, addr)`` for every mapping of ``folio`` (candidates whose PTE maps it).
 
     Model of mm/rmap.c: rmap_walk() with a page_vma_mapped_walk() check. O(log n + k).

@@ -5,11 +5,19 @@ The model's twin of task_mmu.c's maps/smaps/pagemap and of /proc/kpageflags and
 O(n + p) for n VMAs and p pages in the window.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..snapshot import (AddressSpaceView, AnonVMAView, AVCView, FolioView, PageView,
                         ProcessView, Snapshot, VMAView, number_frames)
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .rmap import vm_normal_page
 from .vmflags import perms_string, smaps_vmflags
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from collections.abc import Iterable
+    from .kernel import Kernel, Process
 
 __all__ = ["build_snapshot"]
 
@@ -43,7 +51,8 @@ def _page_fields(vma, addr, pte):
                 folio=folio.label, anon_exclusive=folio.anon_exclusive if folio.anon else None)
 
 
-def build_snapshot(kernel, window=None, processes=None):
+def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
+                   processes: Iterable[Process] | None = None) -> Snapshot:
     """Snapshot of ``processes`` (default: all, in spawn order), limited to ``window``."""
     procs = list(kernel.processes.values()) if processes is None else list(processes)
     lo, hi = window if window is not None else (0, 1 << 64)

@@ -6,10 +6,17 @@ unlink_anon_vmas(), plus the rmap completeness check that rmap_walk() finds ever
 mapping.  O(n c log n + p) — a debugging aid, run after every step in the tests.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..errors import ValidationError
 from ..uapi import PAGE_SIZE
 from .rmap import rmap_walk, vm_normal_page
 from .vma import linear_page_index
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .kernel import Kernel
 
 __all__ = ["validate_kernel"]
 
@@ -138,7 +145,7 @@ def _validate_page_cache(k):
                       f"past EOF ({inode.size:#x} bytes)")
 
 
-def validate_kernel(k):
+def validate_kernel(k: Kernel) -> None:
     """Raise ValidationError on the first broken invariant of ``k``."""
     for p in k.processes.values():
         _validate_mm(p)

@@ -5,12 +5,21 @@ linear_page_index(), mm/internal.h: vma_address(), include/linux/mm.h: vma_set_r
 vma_is_anonymous(), and mm/vma.c's anon_vma_interval_tree_pre/post_update_vma().
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from operator import attrgetter
 
 from ..errors import ValidationError
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import avc_insert, avc_remove
 from .vmflags import flag_names
+
+if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .file import File
+    from .mm import MM
+    from .ops import VMOperations
 
 __all__ = ["VMA", "linear_page_index", "vma_address", "vma_set_range"]
 
@@ -38,7 +47,8 @@ class VMA:
                  "vm_ops", "anon_vma", "anon_vma_chain", "id", "_prev", "_next", "_linked",
                  "__weakref__")
 
-    def __init__(self, mm, start, end, pgoff, flags, file=None, vm_ops=None):
+    def __init__(self, mm: MM, start: int, end: int, pgoff: int, flags: int,
+                 file: File | None = None, vm_ops: VMOperations | None = None) -> None:
         self.vm_mm = mm
         self._vm_start, self._vm_end, self._vm_pgoff = start, end, pgoff
         self.vm_flags = flags
@@ -56,11 +66,11 @@ class VMA:
     vm_pgoff = _tree_key("vm_pgoff")
 
     @property
-    def pages(self):
+    def pages(self) -> int:
         """vma_pages(). O(1)."""
         return (self._vm_end - self._vm_start) >> PAGE_SHIFT
 
-    def is_anonymous(self):
+    def is_anonymous(self) -> bool:
         """vma_is_anonymous(): no vm_ops (includes private /dev/zero). O(1)."""
         return self.vm_ops is None
 
@@ -70,7 +80,7 @@ class VMA:
                 f"anon_vma={getattr(self.anon_vma, 'label', None)}>")
 
 
-def linear_page_index(vma, addr):
+def linear_page_index(vma: VMA, addr: int) -> int:
     """The page offset of ``addr`` in ``vma``'s (possibly virtual anon) file.
 
     Model of include/linux/pagemap.h: linear_page_index() (v6.18); no range check, as in C.
@@ -88,7 +98,7 @@ def linear_page_index(vma, addr):
     return ((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
 
 
-def vma_address(vma, pgoff, nr_pages=1):
+def vma_address(vma: VMA, pgoff: int, nr_pages: int = 1) -> int:
     """The user address of page offset ``pgoff`` in ``vma``, or -EFAULT.
 
     Model of mm/internal.h: vma_address() (v6.18). O(1).
@@ -102,7 +112,7 @@ def vma_address(vma, pgoff, nr_pages=1):
     return EFAULT
 
 
-def vma_set_range(vma, start, end, pgoff):
+def vma_set_range(vma: VMA, start: int, end: int, pgoff: int) -> None:
     """Change a VMA's range and pgoff, re-keying the VMA tree, i_mmap and every avc.
 
     Model of include/linux/mm.h: vma_set_range() wrapped in mm/vma.c's vma_prepare() /

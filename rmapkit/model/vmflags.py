@@ -5,6 +5,8 @@ calc_vm_prot_bits(), calc_vm_flag_bits().  CONFIG_MEM_SOFT_DIRTY is off on the
 reference machine (smaps shows no ``sd``), so VM_SOFTDIRTY is 0 as in the kernel.
 """
 
+from __future__ import annotations
+
 from ..uapi import (MAP_GROWSDOWN, MAP_LOCKED, MAP_SYNC, PROT_EXEC, PROT_READ,
                     PROT_WRITE, SMAPS_VMFLAGS)
 
@@ -66,35 +68,35 @@ _NAMES = [(v, k) for k, v in sorted(globals().items())
 _MNEMONICS = [(globals()[name], m) for name, m in SMAPS_VMFLAGS if globals()[name]]
 
 
-def calc_vm_prot_bits(prot):
+def calc_vm_prot_bits(prot: int) -> int:
     """PROT_* -> VM_READ/WRITE/EXEC.  Model of include/linux/mman.h: calc_vm_prot_bits(). O(1)."""
     return ((VM_READ if prot & PROT_READ else 0) | (VM_WRITE if prot & PROT_WRITE else 0)
             | (VM_EXEC if prot & PROT_EXEC else 0))
 
 
-def calc_vm_flag_bits(flags):
+def calc_vm_flag_bits(flags: int) -> int:
     """MAP_* -> VM_GROWSDOWN/LOCKED/SYNC.  Model of calc_vm_flag_bits() (v6.18). O(1)."""
     return ((VM_GROWSDOWN if flags & MAP_GROWSDOWN else 0)
             | (VM_LOCKED if flags & MAP_LOCKED else 0)
             | (VM_SYNC if flags & MAP_SYNC else 0))
 
 
-def is_cow_mapping(vm_flags):
+def is_cow_mapping(vm_flags: int) -> bool:
     """A private mapping that may become writable.  Model of mm.h: is_cow_mapping(). O(1)."""
     return (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
 
 
-def flag_names(vm_flags):
+def flag_names(vm_flags: int) -> str:
     """``"VM_READ|VM_WRITE|..."`` in bit order, for messages and diagrams. O(bits)."""
     return "|".join(n for v, n in sorted(_NAMES) if vm_flags & v) or "VM_NONE"
 
 
-def smaps_vmflags(vm_flags):
+def smaps_vmflags(vm_flags: int) -> tuple[str, ...]:
     """The smaps ``VmFlags:`` mnemonics for ``vm_flags``.  Model of show_smap_vma_flags()."""
     return tuple(m for v, m in _MNEMONICS if vm_flags & v)
 
 
-def perms_string(vm_flags):
+def perms_string(vm_flags: int) -> str:
     """The maps permission column, e.g. ``rw-p``.  Model of task_mmu.c: show_vma_header_prefix()."""
     return ("r" if vm_flags & VM_READ else "-") + ("w" if vm_flags & VM_WRITE else "-") + \
         ("x" if vm_flags & VM_EXEC else "-") + ("s" if vm_flags & VM_MAYSHARE else "p")
