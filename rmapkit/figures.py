@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rmapkit.render import (address_space_ascii, address_space_dot, diff_ascii, diff_dot,
-                            interval_tree_ascii, interval_tree_dot, to_ascii, to_dot)
 from rmapkit.render import display
 from rmapkit.uapi import PAGE_SHIFT
 
@@ -34,13 +32,24 @@ class Figure:
 
     name: str
     scenario: str
-    view: str                     # graph, address, tree, diff
+    view: str                     # a view of rmapkit.render.display.VIEW_REGISTRY
     title: str                    # the figure's alt-text title
     step: int = -1
     before: int | None = None     # diff: the step compared against
     op: str | None = None         # diff: the operation in words
     pages: bool = True
     page: int | None = None       # tree: the folio mapped at this page of the window
+
+    def focus(self, snap) -> str | None:
+        """What the view centres on: the whole graph, the folio at ``page``, or else the
+        last process (the child after a fork)."""
+        if self.view == "graph":
+            return None
+        proc = snap.processes[-1].name
+        if self.page is None:
+            return proc
+        addr = snap.window[0] + (self.page << PAGE_SHIFT)
+        return next(p for p in snap.process(proc).pages if p.addr == addr).folio
 
 
 FIGURES = (
@@ -86,22 +95,10 @@ def build(fig: Figure, run=None) -> tuple[str, str]:
     """(DOT text, ASCII text) of one figure; the DOT's title line is the figure's title."""
     res = (run or _runs())(fig.scenario)
     snap = res.steps[fig.step][1]
-    proc = snap.processes[-1].name
-    if fig.view == "graph":
-        dot, text = to_dot(snap, pages=fig.pages), to_ascii(snap, pages=fig.pages)
-    elif fig.view == "address":
-        dot, text = address_space_dot(snap, proc), address_space_ascii(snap, proc)
-    elif fig.view == "diff":
-        before = res.steps[fig.before][1]
-        dot = diff_dot(before, snap, op=fig.op)
-        text = diff_ascii(before, snap, proc, op=fig.op)
-    elif fig.view == "tree":
-        addr = snap.window[0] + (fig.page << PAGE_SHIFT)
-        page = next(p for p in snap.process(proc).pages if p.addr == addr)
-        dot = interval_tree_dot(snap, folio=page.folio)
-        text = interval_tree_ascii(snap, folio=page.folio)
-    else:
-        raise ValueError(f"unknown view {fig.view!r}")
+    before = res.steps[fig.before][1] if fig.before is not None else None
+    view, focus = display.get_view(fig.view), fig.focus(snap)
+    dot = view.dot(snap, focus, before, pages=fig.pages, op=fig.op)
+    text = view.text(snap, focus, before, pages=fig.pages, op=fig.op)
     first, rest = dot.split("\n", 1)
     assert first.startswith("// title: ")
     return f"// title: {fig.title}\n{rest}", text

@@ -151,3 +151,23 @@ def test_wasi_is_not_given_table_views(monkeypatch):
     assert "image/svg+xml" in display.mimebundle(split_after(), view="diff",
                                                  before=split_before())
     display._render.cache_clear()
+
+
+def test_one_registry_of_views_serves_mimebundle_figures_and_playground():
+    """Adding a diagram is one View in rmapkit.render.display.VIEW_REGISTRY: mimebundle(),
+    the figures and the Playground look it up there (no if-chains of view names)."""
+    import inspect
+
+    from rmapkit import figures
+    from rmapkit.widgets import playground
+    assert display.VIEWS == ("graph", "address", "tree", "diff", "maps")
+    assert set(playground.VIEWS) <= set(display.VIEWS)
+    assert {f.view for f in figures.FIGURES} <= set(display.VIEWS)
+    for src in (inspect.getsource(figures.build), inspect.getsource(display.view_dot),
+                inspect.getsource(display.view_text)):
+        assert '== "address"' not in src and '== "tree"' not in src
+    snap = split_after()
+    for name, v in display.VIEW_REGISTRY.items():
+        assert display.view_text(snap, "P0", name, snap) == v.text(snap, "P0", snap)
+    with pytest.raises(ValueError, match="view must be one of graph, address, tree"):
+        display.get_view("addrspace")

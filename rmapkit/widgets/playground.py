@@ -33,17 +33,17 @@ from __future__ import annotations
 import html
 
 from rmapkit.render import display
-from rmapkit.render.ascii import diff_ascii
-from rmapkit.render.diff import diff_dot
 from rmapkit.scenarios import ScenarioError, parse
 from rmapkit.widgets.base import Displayable
 from rmapkit.widgets.session import Session, op_line, start_scenario, with_ops
 
 __all__ = ["Playground", "VIEWS", "note_dot", "compose_op", "FIELD_USE"]
 
-# Playground view name -> rmapkit.render.display view name.
-VIEWS = {"graph": "graph", "addrspace": "address", "tree": "tree", "diff": "diff"}
-_ALIASES = {"address": "addrspace", "maps": "maps"}
+# The views the Playground offers, by their names in rmapkit.render.display.VIEW_REGISTRY
+# (which draws them; "maps" is accepted too).  "addrspace", the name it once gave the address
+# view, is still accepted for it.
+VIEWS = ("graph", "address", "tree", "diff")
+_ALIASES = {"addrspace": "address"}
 
 
 def note_dot(title, text):
@@ -124,7 +124,7 @@ class Playground(Displayable):
 
     ``scenario``: a shipped scenario name (``"split"``), scenario text, or None (an empty
     window of ``window_pages`` pages); it is run first and is what :meth:`reset` returns to.
-    ``view``: ``"graph"`` (object graph), ``"addrspace"`` (address space), ``"tree"``
+    ``view``: ``"graph"`` (object graph), ``"address"`` (address space), ``"tree"``
     (interval tree of the process's anon_vma), ``"diff"`` (before/after the last op).
     ``process``: the process ops without a ``PROC:`` prefix run in, and the one the
     address-space, tree and diff views show.
@@ -284,15 +284,14 @@ class Playground(Displayable):
         if not snap.processes:
             return note_dot("No processes", self.text(view))
         focus = self._focus(snap)
-        if view == "diff":
-            before = self.before()
-            if before is None:
-                return note_dot("No op yet", self.text(view))
-            return diff_dot(before, snap, op=self.history[-1])
+        needs_before = display.get_view(view).needs_before
+        before = self.before() if needs_before else None
+        if needs_before and before is None:
+            return note_dot("No op yet", self.text(view))
         if view == "graph":
-            dot_text = display.view_dot(snap, None, "graph")
-        else:
-            dot_text = display.view_dot(snap, focus, VIEWS.get(view, view))
+            focus = None                            # the whole graph, every process
+        dot_text = display.view_dot(snap, focus, view, before,
+                                    op=self.history[-1] if before else None)
         return dot_text if dot_text is not None else note_dot(view, self.text(view))
 
     def text(self, view=None):
@@ -302,17 +301,18 @@ class Playground(Displayable):
         if not snap.processes:
             return "(no processes: every process has exited; Undo or Reset)\n"
         focus = self._focus(snap)
-        if view == "diff":
-            before = self.before()
+        needs_before = display.get_view(view).needs_before
+        before = self.before() if needs_before else None
+        if needs_before:
             if before is None:
                 return "(no op applied yet: apply one to see before and after)\n"
             last = self._ops[-1].proc
             if any(p.name == last for p in snap.processes):
                 focus = last                        # the process the op ran in
-            return diff_ascii(before, snap, focus, op=self.history[-1])
         if view == "graph":
-            return display.view_text(snap, None, "graph")
-        return display.view_text(snap, focus, VIEWS.get(view, view))
+            focus = None                            # the whole graph, every process
+        return display.view_text(snap, focus, view, before,
+                                 op=self.history[-1] if before else None)
 
     def svg(self, view=None):
         """The view as SVG (Graphviz; an SVG of the ASCII view when there is none)."""

@@ -14,14 +14,14 @@ import html
 
 import ipywidgets as W
 
-from rmapkit.widgets.playground import EXTRA_DEFAULT, EXTRA_LABEL, FIELD_USE, compose_op
+from rmapkit.render import display
+from rmapkit.widgets.playground import EXTRA_DEFAULT, EXTRA_LABEL, FIELD_USE, VIEWS, compose_op
 from rmapkit.widgets.session import OP_KINDS
 
 __all__ = ["PlaygroundUI", "PageIndexUI", "SplitUI", "guarded"]
 
 _PROTS = [("rw-", "rw"), ("r--", "r"), ("r-x", "rx"), ("rwx", "rwx"), ("---", "none")]
-_VIEWS = [("object graph", "graph"), ("address space", "addrspace"),
-          ("interval tree", "tree"), ("before/after", "diff")]
+_VIEWS = [(display.get_view(v).title, v) for v in VIEWS]   # (button label, view name)
 _WIDE = {"description_width": "initial"}
 
 
