@@ -18,7 +18,7 @@ a private ``random.Random``, so a seed means the same question everywhere: in a 
 in the tests and on the command line (``python -m rmapkit.exercises KIND -s SEED [-c]``).
 """
 
-from rmapkit.exercises import layout, pages  # noqa: F401  (they register the kinds)
+from rmapkit.exercises import arith, forks, layout, pages, why  # noqa: F401 (register kinds)
 from rmapkit.exercises.core import (KINDS, Question, Result, Solution, check, question,
                                     solution)
 

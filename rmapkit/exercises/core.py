@@ -1,11 +1,17 @@
 """The machinery every exercise kind shares: seeded building, questions, answers, checking.
 
-An exercise kind is a function ``make(rng) -> Case``; it builds a scenario op by op with a
-:class:`Builder` (every op is run in the model before it is kept, so each question's ops
-succeed), picks what to ask, and lets the model compute the answer.  The same Case backs
+An exercise kind is a function ``make(rng, **knobs) -> Case``; it builds a scenario op by op
+with a :class:`Builder` (every op is run in the model before it is kept, so each question's
+ops succeed), picks what to ask, and lets the model compute the answer.  The same Case backs
 :func:`question`, :func:`check`, :func:`solution` and the command line, so they cannot
-disagree.  Each (kind, seed) uses a private ``random.Random`` seeded from both, so seeds
-stay stable whatever else runs.
+disagree.  Each (kind, seed, knobs) uses a private ``random.Random`` seeded from all three,
+so seeds stay stable whatever else runs.  Knobs are the OSTEP simulators' other switches:
+``ops`` (how many random ops), ``procs`` (how many processes), ``allow`` (which ops or
+variants); each kind declares the ones it takes.
+
+The loop teaches rather than grades: a first wrong answer gets a *hint* that names the
+concept or the step to look at, never the value; a second wrong answer (or
+:func:`solution`) gets the worked explanation, with the diagram of the state it is about.
 
 Cost: a question replays its scenario once per op tried (O(ops^2) small model runs, a few
 ms); Cases are cached per (kind, seed).
@@ -24,34 +30,62 @@ from rmapkit.scenarios.format import BASE
 from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["Case", "Question", "Result", "Solution", "Builder", "register", "KINDS",
-           "get_case", "question", "check", "solution", "BASE_PGOFF", "pgoff_text",
-           "AnswerError", "letters", "layout_lines", "parse_int", "parse_bool",
-           "parse_names"]
+           "KNOBS", "CHAPTER", "get_case", "question", "check", "solution", "BASE_PGOFF",
+           "pgoff_text", "AnswerError", "letters", "layout_lines", "parse_int", "parse_bool",
+           "parse_names", "parse_range", "parse_pages", "reset_tries", "pick_target"]
 
 _NEAR_PAGES = 4096             # a pgoff this close above page 0's is shown relative to it
 BASE_PGOFF = BASE // PAGE_SIZE           # pgoff of window page 0 in the virtual anon file
 KINDS = {}                          # name -> (title, make)
+KNOBS = {}                          # name -> {knob: default}
+CHAPTER = {}                        # name -> the chapter that teaches it
+_KNOB_TYPES = {"ops": int, "procs": int, "allow": tuple}
 
 
 class AnswerError(ValueError):
     """An answer that cannot be read; the message says how to write one."""
 
 
-def register(name, title):
-    """Decorator: register ``make(rng) -> Case`` as exercise kind ``name``."""
+def register(name, title, chapter=None, **knobs):
+    """Decorator: register ``make(rng, **knobs) -> Case`` as exercise kind ``name``.
+
+    ``knobs`` are the knobs the kind takes, with their defaults (``ops=(3, 5)``: a random
+    number of ops in that range unless the caller gives one).
+    """
     def deco(make):
         KINDS[name] = (title, make)
+        KNOBS[name] = dict(knobs)
+        CHAPTER[name] = chapter
         return make
     return deco
 
 
+def pick_target(rng, values):
+    """The answer a question should have, chosen first so that answers spread evenly (the
+    kind then builds scenarios until the model's answer is that value).
+
+    Stratified: each run of ``len(values)`` consecutive seeds uses every value once, in an
+    order shuffled per run, so no value dominates a range of seeds and none is predictable
+    from the seed alone.
+    """
+    values = list(values)
+    stratum = getattr(rng, "stratum", None)
+    if stratum is None:
+        return rng.choice(values)
+    kind, seed, knobs = stratum
+    order = list(values)
+    random.Random(f"rmapkit-target:{kind}:{knobs}:{seed // len(values)}").shuffle(order)
+    return order[seed % len(values)]
+
+
 def pgoff_text(pgoff):
-    """``0x200000002 (window pgoff + 2)``: a pgoff and where it sits in the window."""
+    """``p+2``: a pgoff in the window-relative notation (p = the pgoff of window page 0,
+    :data:`BASE_PGOFF`); a pgoff outside the window (a file offset, a PFN) in hex."""
     if pgoff is None:
         return "none"
     rel = pgoff - BASE_PGOFF
     if 0 <= rel < _NEAR_PAGES:
-        return f"{pgoff:#x} (page-0 pgoff + {rel})"
+        return f"p+{rel}"
     return f"{pgoff:#x}"
 
 
@@ -234,6 +268,38 @@ def parse_names(raw, what="a list of process names"):
     return tuple(out)
 
 
+def parse_range(raw, what="a page range [first, end)"):
+    """``"[2, 5)"``, ``"2 5"``, ``(2, 5)``, ``"2-5"`` -> (2, 5); AnswerError otherwise."""
+    if isinstance(raw, str):
+        nums = re.findall(r"0x[0-9a-fA-F]+|\d+", raw)
+    elif isinstance(raw, (list, tuple)) and all(isinstance(x, (int, str)) for x in raw):
+        nums = list(raw)
+    else:
+        raise AnswerError(f"could not read {raw!r} as {what}: write it like [2, 5)")
+    if len(nums) != 2:
+        raise AnswerError(f"could not read {raw!r} as {what}: write it like [2, 5)")
+    a, b = (parse_int(x, what) for x in nums)
+    return a, b
+
+
+def parse_pages(raw, what="a list of page numbers"):
+    """``[1, 3]``, ``"1 3"``, ``"1, 3"``, ``3``, ``[]``/``"none"`` -> sorted tuple of ints."""
+    if raw is None:
+        raise AnswerError(f"no answer: give {what}, e.g. [1, 3] or [] for none")
+    if isinstance(raw, str):
+        s = raw.strip()
+        if s.lower() in ("", "none", "[]", "nothing"):
+            return ()
+        items = re.findall(r"0x[0-9a-fA-F]+|-?\d+|[^\s,;\[\](){}]+", s)
+    elif isinstance(raw, (list, tuple, set, frozenset)):
+        items = list(raw)
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        items = [raw]
+    else:
+        raise AnswerError(f"could not read {raw!r} as {what}: give e.g. [1, 3]")
+    return tuple(sorted({parse_int(x, "a page number") for x in items}))
+
+
 # -- cases, questions, results -------------------------------------------------------------
 @dataclass
 class Case:
@@ -241,7 +307,9 @@ class Case:
 
     ``read(raw) -> value`` parses a reader's answer (raising AnswerError); ``same(value)``
     says whether it is right; ``answer_text`` is the answer as a teacher would write it;
-    ``derivation`` the step-by-step lines from the model.
+    ``derivation`` the step-by-step lines from the model; ``hint`` the concept or step to
+    look at (never the value; ``hint_for(value)`` may tailor it to a wrong answer);
+    ``figure`` is (snapshot, view, focus): the diagram the worked explanation shows.
     """
 
     kind: str
@@ -254,13 +322,25 @@ class Case:
     read: object
     how_to_answer: str
     same: object = None
+    hint: str = ""
+    hint_for: object = None
+    figure: tuple | None = None
+    knobs: tuple = ()
     extra: dict = field(default_factory=dict)
 
     def is_right(self, value):
         return self.same(value) if self.same else value == self.answer
 
+    def hint_text(self, value=None):
+        if self.hint_for is not None and value is not None:
+            tailored = self.hint_for(value)
+            if tailored:
+                return tailored
+        return self.hint
 
-def pgoff_case(what, page, answer, lines, sc, name):
+
+def pgoff_case(what, page, answer, lines, sc, name, hint="", res=None, proc="P0",
+               view="address"):
     """A question whose answer is a page offset (``what`` the page at ``page`` of P0 has),
     accepted as the full pgoff or relative to page 0 of the window."""
 
@@ -268,17 +348,53 @@ def pgoff_case(what, page, answer, lines, sc, name):
         return value == answer or value + BASE_PGOFF == answer
 
     return Case(kind="", seed=0,
-                prompt=(f"What is {what} page {page} of P0 after the last op?  (Page 0 of "
-                        f"the window has pgoff {BASE_PGOFF:#x}; you may answer "
-                        f"{BASE_PGOFF:#x} + k or just k.)"),
+                prompt=(f"What is {what} page {page} of {proc} after the last op?  (Page 0 "
+                        f"of the window has pgoff p = {BASE_PGOFF:#x}; answer k for p+k, or "
+                        "the full number.)"),
                 scenario_text=sc.text(), answer=answer,
-                answer_text=f"{answer:#x} (= {BASE_PGOFF:#x} + {answer - BASE_PGOFF})",
+                answer_text=f"p+{answer - BASE_PGOFF} (= {answer:#x})",
                 derivation=lines, read=lambda raw: parse_int(raw, name),
-                how_to_answer=f"a number, e.g. {BASE_PGOFF + 2:#x} or 2", same=same)
+                how_to_answer="a number k (for p+k), e.g. 2", same=same, hint=hint,
+                figure=(res.snapshot, view, proc) if res is not None else None)
 
 
-def _rng(kind, seed):
-    return random.Random(f"rmapkit-exercise:{kind}:{seed}")
+def _rng(kind, seed, knobs=()):
+    tail = "".join(f":{k}={v}" for k, v in knobs)
+    return random.Random(f"rmapkit-exercise:{kind}:{seed}{tail}")
+
+
+def _knobs(kind, knobs):
+    """Validate ``knobs`` for ``kind``: a sorted tuple of (name, value), defaults left out."""
+    allowed = KNOBS[kind]
+    out = []
+    for k, v in knobs.items():
+        if v is None:
+            continue
+        if k not in allowed:
+            raise ValueError(f"{kind!r} takes no knob {k!r}"
+                             + (f" (it takes {', '.join(allowed)})" if allowed else
+                                " (it takes none)"))
+        if _KNOB_TYPES[k] is int:
+            if isinstance(v, bool) or not isinstance(v, int):
+                try:
+                    v = int(str(v), 0)
+                except ValueError:
+                    raise ValueError(f"knob {k} is a whole number, not {v!r}") from None
+            lo = 2 if k == "procs" else 1
+            if not lo <= v <= 8:
+                raise ValueError(f"knob {k} must be between {lo} and 8, not {v}")
+        else:
+            items = v.replace(",", " ").split() if isinstance(v, str) else list(v)
+            choices = allowed[k]
+            bad = [x for x in items if x not in choices]
+            if bad or not items:
+                raise ValueError(f"knob allow takes some of {', '.join(choices)}, not "
+                                 f"{v!r}")
+            v = tuple(sorted(set(items), key=list(choices).index))
+            if v == tuple(choices):
+                continue
+        out.append((k, v))
+    return tuple(sorted(out))
 
 
 def _kind(kind):
@@ -296,17 +412,22 @@ def _seed(seed):
     return seed
 
 
-@functools.lru_cache(maxsize=256)
-def _case(kind, seed):
+@functools.lru_cache(maxsize=1024)
+def _case(kind, seed, knobs=()):
     _, make = _kind(kind)
-    case = make(_rng(kind, seed))
-    case.kind, case.seed = kind, seed
+    given = dict(knobs)
+    kw = {k: given.get(k, d) for k, d in KNOBS[kind].items()}
+    rng = _rng(kind, seed, knobs)
+    rng.stratum = (kind, seed, knobs)
+    case = make(rng, **kw)
+    case.kind, case.seed, case.knobs = kind, seed, knobs
     return case
 
 
-def get_case(kind, seed):
-    """The Case for (kind, seed), built once and cached."""
-    return _case(kind, _seed(seed))
+def get_case(kind, seed, **knobs):
+    """The Case for (kind, seed, knobs), built once and cached."""
+    _kind(kind)
+    return _case(kind, _seed(seed), _knobs(kind, knobs))
 
 
 class Question:
@@ -315,19 +436,24 @@ class Question:
     ``prompt`` and ``how_to_answer``."""
 
     def __init__(self, case):
-        self.kind, self.seed = case.kind, case.seed
+        self.kind, self.seed, self.knobs = case.kind, case.seed, case.knobs
         self.scenario = case.scenario_text
         self.ops = [line for line in case.scenario_text.splitlines()
                     if ":" in line and not line.startswith("#")]
         self.prompt = case.prompt
         self.how_to_answer = case.how_to_answer
-        ops = "\n".join("    " + line for line in case.scenario_text.rstrip("\n").split("\n"))
-        self.text = (f"[{case.kind}, seed {case.seed}]\n"
-                     f"Run these ops (scenario format: pages of the window; the window "
-                     f"is far from anything else, so each mmap hint is taken):\n\n{ops}\n\n"
+        call = _call(case)
+        if case.scenario_text:
+            ops = "\n".join("    " + line
+                            for line in case.scenario_text.rstrip("\n").split("\n"))
+            body = (f"Run these ops (scenario format, chapter 0: pages of the window; the "
+                    f"window is far from anything else, so each mmap hint is taken):\n\n"
+                    f"{ops}\n\n")
+        else:
+            body = ""
+        self.text = (f"[{case.kind}, seed {case.seed}{_knob_words(case.knobs)}]\n{body}"
                      f"{case.prompt}\n"
-                     f"Answer with {case.how_to_answer}; then "
-                     f"check({case.kind!r}, {case.seed}, answer).\n")
+                     f"Answer with {case.how_to_answer}; then check({call}).\n")
 
     def __str__(self):
         return self.text
@@ -336,44 +462,98 @@ class Question:
         return f"<Question {self.kind} seed={self.seed}>"
 
     def _repr_html_(self):
-        return f"<pre>{html.escape(self.text)}</pre>"
+        return f'<pre style="white-space:pre-wrap">{html.escape(self.text)}</pre>'
+
+
+def _knob_words(knobs):
+    return "".join(f", {k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in knobs)
+
+
+def _call(case, answer="answer"):
+    knobs = "".join(f", {k}={(','.join(v) if isinstance(v, tuple) else v)!r}"
+                    for k, v in case.knobs)
+    return f"{case.kind!r}, {case.seed}, {answer}{knobs}"
+
+
+def _figure_svg(case):
+    """The worked explanation's diagram as inline SVG ("" without one or without Graphviz)."""
+    if not case.figure:
+        return ""
+    snap, view, focus = case.figure
+    try:
+        from rmapkit.render.display import mimebundle
+        svg = mimebundle(snap, focus=focus, view=view).get("image/svg+xml", "")
+    except Exception:                  # a diagram must never break the checker
+        return ""
+    svg = re.sub(r"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", "", svg)
+    return f'<div style="max-width:100%;overflow-x:auto">{svg}</div>'
+
+
+def _worked_html(case, title):
+    return (f"<details open><summary><b>{html.escape(title)}</b></summary>"
+            f'<p>Answer: <b>{html.escape(case.answer_text)}</b></p>'
+            f'<pre style="white-space:pre-wrap">{html.escape(chr(10).join(case.derivation))}'
+            f"</pre>{_figure_svg(case)}</details>")
+
+
+_TRIES = {}                             # (kind, seed, knobs) -> wrong answers so far
+
+
+def reset_tries():
+    """Forget every wrong answer given so far (the next wrong answer gets a hint again)."""
+    _TRIES.clear()
 
 
 class Result:
-    """The verdict on an answer: ``correct`` and ``explanation`` (from the model)."""
+    """The verdict on an answer: ``correct``, ``message``, ``hint`` and ``explanation``.
 
-    def __init__(self, case, answer, correct, message, explanation):
+    ``explanation`` is the worked derivation once it is shown (a right answer, a second
+    wrong one), else ``""``; ``revealed`` says which.
+    """
+
+    def __init__(self, case, answer, correct, message, explanation, hint="",
+                 revealed=False):
         self.kind, self.seed, self.answer = case.kind, case.seed, answer
         self.correct, self.message, self.explanation = correct, message, explanation
+        self.hint, self.revealed = hint, revealed
+        self._case = case
 
     def __bool__(self):
         return self.correct
 
     def __str__(self):
-        return f"{self.message}\n\n{self.explanation}"
+        return self.message + (f"\n\n{self.explanation}" if self.explanation else "")
 
     def __repr__(self):
         return f"<Result {self.kind} seed={self.seed} correct={self.correct}>"
 
     def _repr_html_(self):
-        colour = "#1e8449" if self.correct else "#c0392b"
-        mark = "Right" if self.correct else "Not quite"
-        return (f'<div><b style="color:{colour}">{mark}</b> '
-                f"{html.escape(self.message.split(': ', 1)[-1] if ': ' in self.message else '')}"
-                f"<details{' open' if not self.correct else ''}><summary>How it follows "
-                f"from the model</summary><pre>{html.escape(self.explanation)}</pre>"
-                f"</details></div>")
+        if self.correct:
+            head = '<b style="color:#1e8449">Right.</b>'
+        elif self.answer is None:
+            head = "<b>No answer yet.</b>"
+        elif self.revealed:
+            head = '<b style="color:#c0392b">Not right.</b>'
+        else:
+            head = '<b style="color:#b9770e">Not yet.</b>'
+        body = html.escape(self.message.split(" ", 1)[1] if self.message.startswith(
+            ("Right", "Not yet", "Not right", "No answer")) else self.message)
+        out = f"<div>{head} {body}"
+        if self.revealed:
+            out += _worked_html(self._case, "The worked explanation")
+        return out + "</div>"
 
 
 class Solution:
     """The answer and its derivation, for teachers: ``answer``, ``answer_text``,
-    ``derivation`` (text)."""
+    ``derivation`` (text); displayed in a notebook with the diagram."""
 
     def __init__(self, case):
         self.kind, self.seed = case.kind, case.seed
         self.answer, self.answer_text = case.answer, case.answer_text
         self.derivation = "\n".join(case.derivation)
         self.question = Question(case).text
+        self._case = case
 
     def __str__(self):
         return f"Answer: {self.answer_text}\n\n{self.derivation}"
@@ -382,33 +562,49 @@ class Solution:
         return f"<Solution {self.kind} seed={self.seed} answer={self.answer_text}>"
 
     def _repr_html_(self):
-        return f"<pre>{html.escape(str(self))}</pre>"
+        return _worked_html(self._case, f"Solution of {self.kind}, seed {self.seed}")
 
 
-def question(kind, seed=0):
-    """A fresh question of ``kind`` for ``seed`` (the same seed gives the same question)."""
-    return Question(get_case(kind, seed))
+def question(kind, seed=0, **knobs):
+    """A fresh question of ``kind`` for ``seed`` (the same seed and knobs give the same
+    question).  Knobs: see :data:`KNOBS` (``ops``, ``procs``, ``allow``)."""
+    return Question(get_case(kind, seed, **knobs))
 
 
-def check(kind, seed, answer):
+def check(kind, seed, answer, **knobs):
     """Check ``answer`` to question (kind, seed): a Result, never an exception for a bad
-    answer (an unreadable one gets ``correct=False`` and a message saying how to answer)."""
-    case = get_case(kind, seed)
+    answer (an unreadable one gets ``correct=False`` and a message saying how to answer).
+
+    The first wrong answer to a question gets a hint (the concept or the step to look
+    at); the next one gets the worked explanation.  ``None`` means "not answered yet".
+    """
+    case = get_case(kind, seed, **knobs)
+    key = (case.kind, case.seed, case.knobs)
     derivation = "\n".join(case.derivation)
+    if answer is None:
+        return Result(case, None, False, "No answer yet: put yours in place of None and run "
+                      f"the cell again (answer with {case.how_to_answer}).", "")
     try:
         value = case.read(answer)
     except AnswerError as e:
         return Result(case, answer, False, f"Cannot check this answer: {e}.",
-                      f"Answer with {case.how_to_answer}.")
+                      "", hint=f"Answer with {case.how_to_answer}.")
     except Exception as e:                  # a reader's odd object must not raise
         return Result(case, answer, False,
                       f"Cannot check this answer ({type(e).__name__}: {e}).",
-                      f"Answer with {case.how_to_answer}.")
+                      "", hint=f"Answer with {case.how_to_answer}.")
     if case.is_right(value):
-        return Result(case, answer, True, f"Right: {case.answer_text}.", derivation)
+        return Result(case, answer, True, f"Right: {case.answer_text}.", derivation,
+                      revealed=True)
+    tries = _TRIES[key] = _TRIES.get(key, 0) + 1
+    hint = case.hint_text(value)
+    if tries == 1:
+        return Result(case, answer, False,
+                      f"Not yet: {hint} (Check again for the worked explanation.)", "",
+                      hint=hint)
     return Result(case, answer, False,
-                  f"Not right: you said {_show(answer)}, the model says {case.answer_text}.",
-                  derivation)
+                  f"Not right: you said {_show(answer)}, the model says "
+                  f"{case.answer_text}.", derivation, hint=hint, revealed=True)
 
 
 def _show(answer):
@@ -417,6 +613,6 @@ def _show(answer):
     return repr(answer)
 
 
-def solution(kind, seed=0):
-    """The answer to (kind, seed) and how the model derives it (for teachers)."""
-    return Solution(get_case(kind, seed))
+def solution(kind, seed=0, **knobs):
+    """The answer to (kind, seed) and how the model derives it, with its diagram."""
+    return Solution(get_case(kind, seed, **knobs))

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from rmapkit.exercises.core import (BASE_PGOFF, Builder, Case, layout_lines, letters,
                                     page_of, parse_bool, parse_int, pgoff_case, pgoff_text,
-                                    register, step_story)
+                                    pick_target, register, step_story)
 
-__all__ = ["vma_count", "vma_pgoff", "merge"]
+__all__ = ["vma_count", "vma_pgoff", "merge", "move_back"]
+
+LAYOUT_OPS = ("mmap", "munmap", "mprotect", "write", "mremap")
 
 
 def _mapped(b, proc="P0"):
@@ -29,11 +31,12 @@ def _mapped(b, proc="P0"):
     return [(page_of(v.vm_start), page_of(v.vm_end), v) for v in snap.process(proc).vmas]
 
 
-def _random_op(rng, b):
+def _random_op(rng, b, allow=LAYOUT_OPS):
     """One plausible op on P0's window; the Builder decides whether it is kept."""
     mapped = _mapped(b)
     free = b.free_runs()
-    kind = rng.choice(["mmap", "mmap", "munmap", "mprotect", "mprotect", "write", "mremap"])
+    kind = rng.choice([k for k in ["mmap", "mmap", "munmap", "mprotect", "mprotect", "write",
+                                   "mremap"] if k in allow])
     if kind == "mmap" and free:
         start, n = rng.choice(free)
         if n > 1 and rng.random() < 0.5:          # hug the left or right neighbour
@@ -89,7 +92,7 @@ def _change_words(before, after, names, proc="P0"):
     return "; ".join(words) or "no VMA changed"
 
 
-def _random_layout(rng, ops=(3, 5)):
+def _random_layout(rng, ops=(3, 5), allow=LAYOUT_OPS):
     """A window with a random run of mmap/munmap/mprotect/write/mremap in P0, run."""
     window = rng.choice([8, 10, 12])
     b = Builder(rng, window)
@@ -97,9 +100,10 @@ def _random_layout(rng, ops=(3, 5)):
     b.try_op(f"P0: mmap {first} {rng.randint(3, 5)} rw private anon")
     if rng.random() < 0.6:
         b.try_op(f"P0: write {first} {rng.randint(1, 3)}")
-    for _ in range(rng.randint(*ops)):
+    n = ops if isinstance(ops, int) else rng.randint(*ops)
+    for _ in range(n):
         for _attempt in range(30):
-            if b.try_op(_random_op(rng, b)):
+            if b.try_op(_random_op(rng, b, allow)):
                 break
     sc, res = b.run()
     return window, sc, res
@@ -117,9 +121,14 @@ def _layout_story(res, window):
     return names, lines
 
 
-@register("vma-count", "How many VMAs does P0 have after these ops?")
-def vma_count(rng):
-    window, sc, res = _random_layout(rng)
+@register("vma-count", "How many VMAs does P0 have after these ops?", chapter=7,
+          ops=(3, 5), allow=LAYOUT_OPS)
+def vma_count(rng, ops, allow):
+    want = pick_target(rng, [1, 2, 3, 4])
+    for _attempt in range(150):
+        window, sc, res = _random_layout(rng, ops, allow)
+        if len(res.snapshot.process("P0").vmas) == want:
+            break
     final = res.snapshot.process("P0")
     count = len(final.vmas)
     names, lines = _layout_story(res, window)
@@ -131,19 +140,29 @@ def vma_count(rng):
                 prompt="How many VMAs does P0 have in the window after the last op?",
                 scenario_text=sc.text(), answer=count, answer_text=str(count),
                 derivation=lines, read=lambda raw: parse_int(raw, "a number of VMAs"),
-                how_to_answer="a number, e.g. 3")
+                how_to_answer="a number, e.g. 3",
+                hint="Go op by op with the ruler in mind: munmap or mprotect of part of a VMA "
+                     "splits it (__split_vma()), and neighbours become one VMA only when "
+                     "their flags match, their vm_pgoff continues and their anon_vmas agree "
+                     "(chapter 2).  Which ops split, and which merged?",
+                figure=(res.snapshot, "address", "P0"))
 
 
-@register("vma-pgoff", "What is vm_pgoff of the VMA at this page?")
-def vma_pgoff(rng):
-    for _attempt in range(20):
-        window, sc, res = _random_layout(rng, ops=(3, 4))
+@register("vma-pgoff", "What is vm_pgoff of the VMA at this page?", chapter=4, ops=(3, 4),
+          allow=LAYOUT_OPS)
+def vma_pgoff(rng, ops, allow):
+    want = pick_target(rng, range(8))               # the answer p+k to aim for: spread them
+    for _attempt in range(60):
+        window, sc, res = _random_layout(rng, ops, allow)
         vmas = res.snapshot.process("P0").vmas
-        if vmas:
+        if not vmas:
+            continue
+        # prefer a VMA whose pgoff is not its own address (moved by mremap)
+        odd = [v for v in vmas if v.vm_pgoff != BASE_PGOFF + page_of(v.vm_start)]
+        pool = [v for v in (odd or vmas) if v.vm_pgoff - BASE_PGOFF == want]
+        if pool:
             break
-    # prefer a VMA whose pgoff is not its own address (moved by mremap)
-    odd = [v for v in vmas if v.vm_pgoff != BASE_PGOFF + page_of(v.vm_start)]
-    v = rng.choice(odd or list(vmas))
+    v = rng.choice(pool or odd or list(vmas))
     page = rng.randint(page_of(v.vm_start), page_of(v.vm_end) - 1)
     names, lines = _layout_story(res, window)
     lines.append(f"Page {page} is in {names[v.id]} = {v.id}, pages [{page_of(v.vm_start)}, "
@@ -153,10 +172,16 @@ def vma_pgoff(rng):
                      "moved by mremap, which keeps vm_pgoff (copy_vma()) so that every "
                      "folio->index still matches linear_page_index().")
     else:
-        lines.append("Here vm_pgoff = vm_start >> PAGE_SHIFT (page-0 pgoff + the VMA's first "
+        lines.append("Here vm_pgoff = vm_start >> PAGE_SHIFT (p + the VMA's first "
                      "page), as for any anonymous VMA not moved after it was faulted.")
+    moved = v.vm_pgoff != BASE_PGOFF + page_of(v.vm_start)
+    hint = ("Find the op that put this VMA where it is.  A fresh anonymous VMA gets vm_pgoff = "
+            "vm_start >> PAGE_SHIFT, a split keeps the line (the upper piece gets vm_pgoff + "
+            "offset), and mremap keeps the range's own pgoff if it was written (copy_vma())"
+            + (": was this memory written before it moved?" if moved else
+               "; a VMA never moved after it was written sits where its address says."))
     return pgoff_case("vm_pgoff of the VMA that contains", page, v.vm_pgoff, lines, sc,
-                      "vm_pgoff")
+                      "vm_pgoff", hint=hint, res=res)
 
 
 # -- merge -------------------------------------------------------------------------------
@@ -252,13 +277,18 @@ def _merge_setup(rng, b, variant):
     return f"{proc}: mmap {first} {m} {prot} private anon", proc, first, m
 
 
-@register("merge", "Does the last op's range merge with a neighbour?")
-def merge(rng):
-    want = rng.random() < 0.5                       # balance yes and no answers
+MERGE_VARIANTS = ("mmap", "mprotect", "mremap-away", "mremap-next")
+
+
+@register("merge", "Does the last op's range merge with a neighbour?", chapter=2,
+          allow=MERGE_VARIANTS)
+def merge(rng, allow):
+    want = pick_target(rng, [True, False])          # balance yes and no answers
     for attempt in range(40):
         window = rng.choice([10, 12])
         b = Builder(rng, window)
-        variant = rng.choice(["mmap", "mmap", "mprotect", "mremap-away", "mremap-next"])
+        variant = rng.choice([v for v in ("mmap", "mmap", "mprotect", "mremap-away",
+                                          "mremap-next") if v in allow])
         final, proc, first, m = _merge_setup(rng, b, variant)
         before = b.result.snapshot if b.result else None
         if before is None or not b.try_op(final):
@@ -351,4 +381,79 @@ def _merge_case(sc, res, before, final, proc, first, m, merged, window):
                         "VMA that is bigger than that range?"),
                 scenario_text=sc.text(), answer=merged, answer_text="yes" if merged else "no",
                 derivation=lines, read=lambda raw: parse_bool(raw, "yes or no"),
-                how_to_answer="True/False (or 'yes'/'no')")
+                how_to_answer="True/False (or 'yes'/'no')",
+                hint=("Test each neighbour as vma_merge_new_range() does: the same vm_flags; "
+                      "vm_pgoff that continues (prev.vm_pgoff + its pages == the range's "
+                      "vm_pgoff, or the range's + its pages == next.vm_pgoff); and anon_vmas "
+                      "that agree (the same one, or only one side has one and it is no fork "
+                      "child).  First work out the range's vm_pgoff"
+                      + (": did the moved memory have an anon_vma?" if kind == "mremap" else
+                         ".")),
+                figure=(res.snapshot, "address", proc))
+
+
+# -- move-back ---------------------------------------------------------------------------
+def _move_back_setup(rng, b):
+    """A VMA, a piece of it moved away (written or not), maybe a change to what stayed;
+    return the final op that moves the piece back (to where it was, or elsewhere)."""
+    w = b.window
+    a, n = rng.randint(0, 1), rng.randint(3, 5)
+    b.try_op(f"P0: mmap {a} {n} rw private anon")
+    written = rng.random() < 0.5
+    if written:
+        b.try_op(f"P0: write {a} {n}")
+    m = rng.randint(1, 2)
+    s = rng.randint(a + 1, a + n - m)
+    dest = w - m - rng.randint(0, 1)
+    if not b.try_op(f"P0: mremap {s} {m} {m} to {dest}"):
+        return None
+    twist = rng.random()
+    if twist < 0.2:
+        b.try_op(f"P0: mprotect {a} {s - a} r")          # the left piece's flags change
+    elif twist < 0.35 and not written:
+        b.try_op(f"P0: write {a} 1")                       # only what stayed gets written
+    if rng.random() < 0.6:
+        back = s                                           # back where it came from
+    else:
+        spots = [p for p in range(0, w - m) if p != s and all(
+            q not in b.result.snapshot.process("P0").pages or True for q in ())]
+        used = {page_of(v.vm_start) + i for v in b.result.snapshot.process("P0").vmas
+                for i in range(v.pages)}
+        spots = [p for p in range(0, dest - m + 1) if p != s
+                 and not any(p + i in used for i in range(m))
+                 and (p - 1 in used or p + m in used)]
+        if not spots:
+            return None
+        back = rng.choice(spots)
+    return f"P0: mremap {dest} {m} {m} to {back}", back, m
+
+
+@register("move-back", "Does moving the pages back merge them again?", chapter=4)
+def move_back(rng):
+    want = pick_target(rng, [True, False])
+    for attempt in range(60):
+        b = Builder(rng, 12)
+        got = _move_back_setup(rng, b)
+        if got is None:
+            continue
+        final, first, m = got
+        before = b.result.snapshot
+        if not b.try_op(final):
+            continue
+        sc, res = b.run()
+        v = next((v for v in res.snapshot.process("P0").vmas
+                  if page_of(v.vm_start) <= first < page_of(v.vm_end)), None)
+        if v is None:
+            continue
+        merged = page_of(v.vm_start) < first or page_of(v.vm_end) > first + m
+        if merged == want or attempt >= 50:
+            break
+    case = _merge_case(sc, res, before, final, "P0", first, m, merged, 12)
+    case.prompt = (f"The last op ({final}) moves the pages to [{first}, {first + m}).  Do "
+                   "they merge with a neighbouring VMA there, i.e. end up in a VMA bigger "
+                   "than the range?")
+    case.hint = ("What vm_pgoff does the moved range carry?  copy_vma() keeps it if the "
+                 "memory was written before the move (it has an anon_vma) and gives it "
+                 "new_addr >> PAGE_SHIFT if not.  Then check the neighbours there: the same "
+                 "flags, offsets that continue, anon_vmas that agree.")
+    return case

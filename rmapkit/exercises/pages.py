@@ -15,12 +15,12 @@ or drops each one.
 from __future__ import annotations
 
 from rmapkit.exercises.core import (BASE_PGOFF, AnswerError, Builder, Case, layout_lines,
-                                    letters, page_of, parse_names, pgoff_case, pgoff_text,
-                                    register)
+                                    letters, page_of, parse_names, parse_range, pgoff_case,
+                                    pgoff_text, pick_target, register)
 from rmapkit.scenarios.format import BASE
 from rmapkit.uapi import PAGE_SIZE
 
-__all__ = ["folio_index", "rmap"]
+__all__ = ["folio_index", "rmap", "rmap_split"]
 
 
 def _anon_pages(snap, proc):
@@ -83,15 +83,17 @@ def _index_move(rng, b):
     return None
 
 
-@register("folio-index", "What is folio->index of the folio at this page?")
-def folio_index(rng):
+@register("folio-index", "What is folio->index of the folio at this page?", chapter=4,
+          ops=(1, 3))
+def folio_index(rng, ops):
     window = 12
-    for attempt in range(20):
+    want = pick_target(rng, range(7))       # the index p+k to aim for: spread the answers
+    for attempt in range(60):
         b = Builder(rng, window)
         a, n = rng.randint(0, 3), rng.randint(2, 4)
         b.try_op(f"P0: mmap {a} {n} rw private anon")
         b.try_op(f"P0: write {a} {n if rng.random() < 0.7 else rng.randint(1, n)}")
-        for _ in range(rng.randint(1, 3)):
+        for _ in range(ops if isinstance(ops, int) else rng.randint(*ops)):
             for _try in range(20):
                 line = _index_move(rng, b)
                 if line is not None and b.try_op(line):
@@ -100,15 +102,21 @@ def folio_index(rng):
         if not pages:
             continue
         moved = [(p, pg) for p, pg in pages if pg.index != BASE_PGOFF + p]
-        if moved or attempt >= 10:
+        aimed = [(p, pg) for p, pg in moved if pg.index - BASE_PGOFF == want]
+        if aimed or (moved and attempt >= 50):
             break
-    page, pv = rng.choice(moved or pages)
+    page, pv = rng.choice(aimed or moved or pages)
     sc, res = b.run()
     index = res.snapshot.process("P0").pages[
         [pg.addr for pg in res.snapshot.process("P0").pages].index(BASE + page * PAGE_SIZE)].index
     lines = _trace_folio(res, window, "P0", page)
+    born = next((ln.split(".")[0] for ln in lines if "creates" in ln), "?")
+    hint = (f"Follow the folio back to the write fault that created it (step {born}): "
+            "folio_add_new_anon_rmap() set index = linear_page_index() of the VMA it was "
+            "faulted in, there and then.  Which later op could change it?  (None: mremap "
+            "moves the PTE and keeps the VMA's vm_pgoff instead.)")
     return pgoff_case("folio->index of the folio mapped at", page, index, lines, sc,
-                      "folio->index")
+                      "folio->index", hint=hint, res=res)
 
 
 def _trace_folio(res, window, proc, page):
@@ -154,7 +162,7 @@ def _trace_folio(res, window, proc, page):
         where = now if at else where
     pg = next(pg for pg in final.process(proc).pages if pg.addr == BASE + page * PAGE_SIZE)
     rel = pg.index - BASE_PGOFF
-    lines.append(f"So folio->index = {pg.index:#x} = page-0 pgoff + {rel}"
+    lines.append(f"So folio->index = {pg.index:#x} = p+{rel}"
                  + (f", not + {page}: the index was set by the write fault "
                     "(linear_page_index() of the VMA it was faulted in) and moving a page "
                     "never changes it" if rel != page else ""))
@@ -162,13 +170,17 @@ def _trace_folio(res, window, proc, page):
 
 
 # -- rmap ------------------------------------------------------------------------------------
-def _rmap_op(rng, b):
+RMAP_OPS = ("fork", "write", "munmap", "mprotect", "mremap")
+
+
+def _rmap_op(rng, b, procs_max=3, allow=RMAP_OPS):
     snap = b.result.snapshot
     procs = [p.name for p in snap.processes]
     p = rng.choice(procs)
     vmas = [(page_of(v.vm_start), page_of(v.vm_end)) for v in snap.process(p).vmas]
-    kind = rng.choice(["fork", "fork", "write", "write", "munmap", "mprotect", "mremap"])
-    if kind == "fork" and len(procs) < 3:
+    kind = rng.choice([k for k in ["fork", "fork", "write", "write", "munmap", "mprotect",
+                                   "mremap"] if k in allow])
+    if kind == "fork" and len(procs) < procs_max:
         return f"{p}: fork P{len(procs)}"
     if not vmas:
         return None
@@ -187,27 +199,32 @@ def _rmap_op(rng, b):
     return None
 
 
-@register("rmap", "Which processes does rmap_walk() find for this folio?")
-def rmap(rng):
+@register("rmap", "Which processes does rmap_walk() find for this folio?", chapter=5,
+          ops=(1, 4), procs=3, allow=RMAP_OPS)
+def rmap(rng, ops, procs, allow):
     window = 8
-    for attempt in range(20):
+    size = pick_target(rng, [1, 1, 2, 3])   # how many processes the answer names
+    for attempt in range(60):
         b = Builder(rng, window)
         a, n = rng.randint(0, 2), rng.randint(2, 4)
         b.try_op(f"P0: mmap {a} {n} rw private anon")
         b.try_op(f"P0: write {a} {n}")
         b.try_op("P0: fork P1")
-        for _ in range(rng.randint(1, 4)):
+        for _ in range(ops if isinstance(ops, int) else rng.randint(*ops)):
             for _try in range(20):
-                line = _rmap_op(rng, b)
+                line = _rmap_op(rng, b, procs, allow)
                 if line is not None and b.try_op(line):
                     break
         snap = b.result.snapshot
         choices = [(p.name, page) for p in snap.processes
                    for page, _ in _anon_pages(snap, p.name)]
-        if choices:
+        rng.shuffle(choices)
+        sc, res = b.run()
+        fits = [c for c in choices if len(_walk(res, window, *c)[0]) == min(size, procs)]
+        if fits or (choices and attempt >= 50):
+            choices = fits or choices
             break
-    proc, page = rng.choice(choices)
-    sc, res = b.run()
+    proc, page = choices[0]
     found, lines = _walk(res, window, proc, page)
     order = [p for p in sc.processes() if p in found]
     answer = tuple(order)
@@ -229,7 +246,19 @@ def rmap(rng):
                 answer_text=", ".join(answer) if answer else "none",
                 derivation=lines, read=read,
                 how_to_answer="a list of process names, e.g. ['P0', 'P1'] or 'P0 P1'",
-                same=lambda value: set(value) == set(answer))
+                same=lambda value: set(value) == set(answer),
+                hint=("Start from the folio: folio->mapping is the anon_vma whose tree "
+                      "rmap_walk_anon() searches, and every avc there whose key covers "
+                      "folio->index is a candidate.  Then the page table decides: a process "
+                      "whose PTE there maps a copy-on-write copy (or nothing) is skipped.  "
+                      "Who wrote this page after the fork?"),
+                figure=(res.snapshot, "graph", label_of(res, proc, page)))
+
+
+def label_of(res, proc, page):
+    """The label of the folio mapped at ``proc``'s ``page`` (None if none)."""
+    return next((pg.folio for pg in res.snapshot.process(proc).pages
+                 if pg.addr == BASE + page * PAGE_SIZE), None)
 
 
 def _walk(res, window, proc, page):
@@ -268,3 +297,83 @@ def _walk(res, window, proc, page):
                          "PTE maps another folio (a copy-on-write copy): skipped")
     lines.append("rmap_walk() finds: " + (", ".join(found) if found else "no process"))
     return found, lines
+
+
+# -- rmap-split ------------------------------------------------------------------------------
+SPLIT_OPS = ("munmap", "mprotect", "mmap")
+
+
+def _split_op(rng, b, allow):
+    vmas = [(page_of(v.vm_start), page_of(v.vm_end), v)
+            for v in b.result.snapshot.process("P0").vmas]
+    lo, hi, v = rng.choice(vmas)
+    kind = rng.choice(allow)
+    if kind == "munmap" and hi - lo > 1:
+        return f"P0: munmap {rng.randint(lo, hi - 1)} 1"
+    if kind == "mprotect":
+        first = rng.randint(lo, hi - 1)
+        n = rng.randint(1, hi - first)
+        return f"P0: mprotect {first} {n} {'r' if v.perms.startswith('rw') else 'rw'}"
+    if kind == "mmap":
+        dest = _free_dest(rng, b, 1)
+        return None if dest is None else f"P0: mmap {dest} 1 rw private anon"
+    return None
+
+
+@register("rmap-split", "After splits, which VMA does rmap find this page in?", chapter=3,
+          ops=(2, 3), allow=SPLIT_OPS)
+def rmap_split(rng, ops, allow):
+    window = 10
+    for attempt in range(60):
+        b = Builder(rng, window)
+        a, n = rng.randint(0, 2), rng.randint(4, 6)
+        b.try_op(f"P0: mmap {a} {n} rw private anon")
+        b.try_op(f"P0: write {a} {n}")
+        for _ in range(ops if isinstance(ops, int) else rng.randint(*ops)):
+            for _try in range(20):
+                line = _split_op(rng, b, allow)
+                if line is not None and b.try_op(line):
+                    break
+        vmas = b.result.snapshot.process("P0").vmas
+        pages = _anon_pages(b.result.snapshot, "P0")
+        # ask where the answer is not the whole first mapping: a split happened
+        if len([v for v in vmas if v.anon_vma]) >= 2 and pages:
+            break
+    page, pv = rng.choice(pages)
+    sc, res = b.run()
+    snap = res.snapshot
+    v = _vma_at(snap, "P0", page)
+    answer = (page_of(v.vm_start), page_of(v.vm_end))
+    names = letters(res.steps)
+    av = next(a for a in snap.anon_vmas if a.label == pv.mapping)
+    lines = ["The ops, and P0's VMAs after each:"]
+    for i, (op, s) in enumerate(res.steps, 1):
+        lines.append(f"{i}. {op}")
+        lines += layout_lines(s, window, names)
+    lines.append("")
+    lines.append(f"The folio at page {page} is {pv.folio}: mapping {av.label}, index "
+                 f"{pgoff_text(pv.index)} (set by the write fault and never changed).")
+    lines.append(f"rmap_walk_anon() asks {av.label}'s interval tree for the avcs whose key "
+                 f"[vm_pgoff, vm_pgoff + pages - 1] contains {pgoff_text(pv.index)}:")
+    for c in av.avcs:
+        hit = c.start_pgoff <= pv.index <= c.last_pgoff
+        lines.append(f"  avc of {c.vma} keyed [{pgoff_text(c.start_pgoff)}, "
+                     f"{pgoff_text(c.last_pgoff)}]" + ("  <- visited" if hit else ""))
+    lines.append(f"Each split gave the upper piece vm_pgoff + offset (__split_vma()), so every "
+                 f"key still matches its pages: only {v.id}'s avc covers the index, and "
+                 f"vma_address() = page {page} inside it.  Answer: pages "
+                 f"[{answer[0]}, {answer[1]}).")
+    return Case(kind="", seed=0,
+                prompt=(f"rmap_walk_anon() runs for the folio at page {page} of P0 after the "
+                        "last op.  Which VMA does the interval-tree query visit (the only "
+                        "avc whose key covers folio->index)?  Give that VMA's pages "
+                        "[first, end)."),
+                scenario_text=sc.text(), answer=answer,
+                answer_text=f"[{answer[0]}, {answer[1]})", derivation=lines,
+                read=lambda raw: parse_range(raw, "the VMA's pages [first, end)"),
+                how_to_answer="the VMA's pages as [first, end), e.g. '[2, 5)'",
+                hint=("Each avc is keyed by its VMA's pgoff range, and __split_vma() gives "
+                      "the upper piece vm_pgoff + offset, so a key always names the pages its "
+                      "VMA covers.  Redraw the ruler after every munmap/mprotect (mprotect "
+                      "back may merge pieces again): which VMA holds the page at the end?"),
+                figure=(snap, "tree", pv.folio))

@@ -148,7 +148,7 @@ class Scenario:
         out.append(f"window {self.window_pages}")
         disk = dict(self.file_systems)
         out += [f"file {n} {p}" + (" disk" if n in disk else "") for n, p in self.files]
-        out += [f"device {n} {p} pfn={f}" for n, p, f in self.devices]
+        out += [f"device {n} {p} pfn={f:#x}" for n, p, f in self.devices]
         if self.model_only:
             out.append(f"model-only {self.model_only}")
         for op in self.ops:
