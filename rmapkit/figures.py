@@ -62,8 +62,9 @@ FIGURES = (
            "middle struct freed"),
     Figure("split-rmap-walk", "split", "tree", page=2, title="rmap walk for the folio of "
            "page 2 after the split: only the right VMA's avc contains its index"),
-    Figure("anon-file", "mmap-before", "address", title="The virtual anon file: a new "
-           "mapping placed before a written one continues its pgoff and merges with it"),
+    Figure("anon-file", "anon-file", "address", title="The virtual anon file: fresh VMAs sit "
+           "at their address, gaps included; the page moved by mremap sits at page 8 but at "
+           "pgoff p+1"),
     Figure("mremap-keeps-pgoff", "mremap-faulted", "address", step=3, title="mremap of a "
            "faulted page keeps its vm_pgoff: the moved VMA sits at page 8 but pgoff 2"),
     Figure("mremap-diff", "mremap-faulted", "diff", step=3, before=2,

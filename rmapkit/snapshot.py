@@ -27,8 +27,13 @@ from rmapkit.uapi import PAGE_SHIFT
 
 __all__ = [
     "VMAView", "PageView", "ProcessView", "AVCView", "AnonVMAView", "FolioView",
-    "AddressSpaceView", "Snapshot", "number_frames",
+    "AddressSpaceView", "Snapshot", "number_frames", "WINDOW_BASE",
 ]
+
+# Where the book's and the scenarios' window starts (page 0): 32 TiB, 2 MiB aligned, far
+# below mmap_base.  Defined here, the bottom layer, so that renderers can number pages from
+# it without importing rmapkit.scenarios (which re-exports it as BASE).
+WINDOW_BASE = 0x200000000000
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ question's scenario.
 """
 
 import random
+from pathlib import Path
 import subprocess
 import sys
 
 import pytest
 
 from rmapkit.exercises import KINDS, check, question, solution
-from rmapkit.exercises.core import BASE_PGOFF, _case, _rng, get_case
+from rmapkit.exercises.core import BASE_PGOFF, CHAPTER, KNOBS, _case, _rng, get_case, reset_tries
 from rmapkit.scenarios import parse, run_model
 from rmapkit.scenarios.format import BASE
 from rmapkit.uapi import PAGE_SIZE
@@ -23,7 +24,15 @@ CASES = [(k, s) for k in KINDS for s in SEEDS]
 
 
 def test_kinds():
-    assert {"vma-count", "vma-pgoff", "folio-index", "rmap", "merge"} <= set(KINDS)
+    assert {"vma-count", "vma-pgoff", "folio-index", "rmap", "merge", "page-index",
+            "rmap-split", "move-back", "cow", "chain", "pfn", "normal", "why"} <= set(KINDS)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tries():
+    reset_tries()
+    yield
+    reset_tries()
 
 
 @pytest.mark.parametrize("kind,seed", CASES)
@@ -31,7 +40,7 @@ def test_question_is_deterministic(kind, seed):
     q = question(kind, seed)
     assert q.kind == kind and q.seed == seed
     assert q.text.startswith(f"[{kind}, seed {seed}]")
-    assert q.scenario in q.text or all(l in q.text for l in q.scenario.splitlines())
+    assert all(line in q.text for line in q.scenario.splitlines())
     _case.cache_clear()                                 # built again from scratch
     assert question(kind, seed).text == q.text
     assert solution(kind, seed).derivation == solution(kind, seed).derivation
@@ -43,12 +52,22 @@ def test_solution_checks_and_wrong_answers_are_explained(kind, seed):
     r = check(kind, seed, sol.answer)
     assert r.correct and bool(r) and r.message.startswith("Right")
     assert str(sol).startswith(f"Answer: {sol.answer_text}")
+    global _prompt
+    _prompt = get_case(kind, seed).prompt
     wrong = _wrong(kind, sol.answer)
+    # the first wrong answer: a hint, never the answer
     r = check(kind, seed, wrong)
-    assert not r.correct and r.message.startswith("Not right")
+    assert not r.correct and r.message.startswith("Not yet") and not r.revealed
+    assert r.hint and r.hint in r.message and r.explanation == ""
+    if not isinstance(sol.answer, bool):      # "yes"/"no" are words any hint may use
+        assert not _reveals(r.message, sol.answer_text), (r.message, sol.answer_text)
+    # asking again: the worked explanation, rendered with the answer
+    r = check(kind, seed, wrong)
+    assert not r.correct and r.message.startswith("Not right") and r.revealed
     assert sol.answer_text in r.message
     assert r.explanation == sol.derivation and len(r.explanation.splitlines()) >= 3
-    assert "Not quite" in r._repr_html_() and "Right" in check(kind, seed, sol.answer)._repr_html_()
+    assert "Not right" in r._repr_html_() and "worked explanation" in r._repr_html_()
+    assert "Right" in check(kind, seed, sol.answer)._repr_html_()
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -56,15 +75,28 @@ def test_solution_checks_and_wrong_answers_are_explained(kind, seed):
 def test_unreadable_answers_never_raise(kind, junk):
     r = check(kind, 1, junk)
     assert r.correct is False
-    assert "Answer with" in r.explanation or r.message.startswith("Not right")
-    assert str(r)
+    assert (junk is None and r.message.startswith("No answer yet")) or \
+        "Answer with" in r.hint or r.message.startswith(("Not yet", "Not right"))
+    assert str(r) and not r.revealed
+
+
+_PAGE_RE = __import__("re").compile(r"in \[(\d+), ")
+_prompt = ""
 
 
 def _wrong(kind, answer):
-    if kind == "merge":
+    if isinstance(answer, bool):
         return not answer
     if kind == "rmap":
         return ["P0"] if tuple(answer) != ("P0",) else ["P1"]
+    if kind == "rmap-split":
+        return (answer[0], answer[1] + 1)
+    if kind == "normal":          # one page fewer, or the mapping's first page
+        return list(answer[1:]) if answer else [int(_PAGE_RE.search(_prompt).group(1))]
+    if kind == "cow":
+        return "av0" if answer != "av0" else "av1"
+    if kind == "why":
+        return "a" if answer != "a" else "b"
     return answer + 1
 
 
@@ -150,9 +182,88 @@ def test_merge_forms(seed):
     assert not check("merge", seed, "maybe").correct
 
 
-def test_merge_answers_are_balanced():
-    answers = [solution("merge", s).answer for s in range(16)]
-    assert 4 <= sum(answers) <= 12
+def _reveals(text, answer_text):
+    """Does ``text`` state ``answer_text`` as a word (not as part of another number)?"""
+    import re
+    text = re.sub(r"\b(chapter|step) \d+", "", text)     # pointers, not values
+    return re.search(rf"(?<![\w.#+]){re.escape(answer_text)}(?![\w])", text) is not None
+
+
+def _value(answer):
+    """An answer as the spread test counts it (a pgoff as its window page p+k)."""
+    if isinstance(answer, int) and not isinstance(answer, bool) and answer >= BASE_PGOFF:
+        return answer - BASE_PGOFF
+    return answer
+
+
+# The knob settings the chapters use, besides each kind's defaults.
+CHAPTER_KNOBS = [("merge", {"allow": "mmap"}), ("vma-count", {"allow": "mmap,munmap,write"})]
+
+
+@pytest.mark.parametrize("kind,knobs", [(k, {}) for k in KINDS] + CHAPTER_KNOBS,
+                         ids=lambda x: x if isinstance(x, str) else ",".join(x.values()) or "-")
+def test_answers_spread_over_seeds(kind, knobs):
+    """Over seeds 0-99 no answer is more than a third of the answers (yes/no: neither is
+    more than 65%), so guessing the usual answer does not work."""
+    from collections import Counter
+    counts = Counter(_value(solution(kind, s, **knobs).answer) for s in range(100))
+    value, n = counts.most_common(1)[0]
+    if set(counts) <= {True, False}:
+        assert n <= 65, (kind, counts)
+    else:
+        assert n <= 33, (kind, value, counts)
+    assert len(counts) >= 2
+
+
+def test_knobs_on_the_api():
+    q = question("rmap", 3)
+    assert question("rmap", 3, ops=1, procs=2).text != q.text
+    assert question("rmap", 3, ops=1, procs=2).text.startswith("[rmap, seed 3, ops=1, procs=2]")
+    sc = parse(question("rmap", 5, procs=2).scenario)
+    assert sc.processes() == ["P0", "P1"]
+    only = question("vma-count", 7, allow="mmap,munmap").ops
+    assert all(op.split()[1] in ("mmap", "munmap", "write") for op in only), only
+    for bad, match in [({"procs": 1}, "between"), ({"nope": 1}, "takes no knob"),
+                       ({"allow": "fork"}, "allow takes"), ({"ops": "x"}, "whole number")]:
+        with pytest.raises(ValueError, match=match):
+            question("vma-count" if "allow" in bad else "rmap", 1, **bad)
+    with pytest.raises(ValueError, match="takes none"):
+        question("move-back", 1, ops=2)
+    # the default given by hand is the same question
+    assert question("merge", 4, allow=",".join(KNOBS["merge"]["allow"])).text == \
+        question("merge", 4).text
+
+
+def test_why_questions():
+    from rmapkit.exercises.why import WHY
+    per_chapter = {}
+    for ch, prompt, (right, rwhy), wrong in WHY:
+        per_chapter[ch] = per_chapter.get(ch, 0) + 1
+        assert len(wrong) == 3 and all(w and why for w, why in wrong) and rwhy
+    assert all(per_chapter.get(c, 0) >= 2 for c in range(8)), per_chapter
+    for seed in range(len(WHY)):
+        sol = solution("why", seed)
+        assert WHY[seed][0] == get_case("why", seed).extra["chapter"]
+        # every option is explained in the worked answer
+        assert sum(line.startswith(("(a)", "(b)", "(c)", "(d)"))
+                   for line in sol.derivation.splitlines()) == 4
+        wrong = "a" if sol.answer != "a" else "b"
+        r = check("why", seed, wrong)
+        assert r.message.startswith(f"Not yet: ({wrong}) does not hold")
+        assert check("why", seed, f"({sol.answer.upper()})").correct
+
+
+def test_a_diagram_comes_with_the_worked_explanation():
+    from rmapkit.render.display import svg_backend
+    if svg_backend() is None:
+        pytest.skip("no Graphviz here: the worked explanation is text only")
+    for kind in ("folio-index", "rmap-split", "cow", "normal"):
+        html = solution(kind, 1)._repr_html_()
+        assert "<svg" in html and "<?xml" not in html, kind
+
+
+def test_kinds_have_chapters():
+    assert {CHAPTER[k] for k in KINDS} >= set(range(1, 8))
 
 
 def test_private_rng():
@@ -178,6 +289,12 @@ def test_cli():
                           "-c"], capture_output=True, text=True, check=True).stdout
     assert out.startswith(question("folio-index", 3).text)
     assert f"Answer: {solution('folio-index', 3).answer_text}" in out
+    out = subprocess.run([sys.executable, "-m", "rmapkit.exercises", "rmap", "-s", "3", "-n",
+                          "1", "-p", "2"], capture_output=True, text=True, check=True).stdout
+    assert out == question("rmap", 3, ops=1, procs=2).text + "\n"
+    r = subprocess.run([sys.executable, "-m", "rmapkit.exercises", "rmap", "-s", "3", "-p",
+                        "9"], capture_output=True, text=True)
+    assert r.returncode == 2 and "between" in r.stderr
     r = subprocess.run([sys.executable, "-m", "rmapkit.exercises", "merge", "-s", "2", "-a",
                         "yes" if solution("merge", 2).answer else "no"],
                        capture_output=True, text=True)
@@ -185,3 +302,109 @@ def test_cli():
     r = subprocess.run([sys.executable, "-m", "rmapkit.exercises", "-l"],
                        capture_output=True, text=True, check=True)
     assert all(k in r.stdout for k in KINDS)
+
+
+# -- the chapters' exercises ------------------------------------------------------------------
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+CHECK_RE = __import__("re").compile(
+    r"check\(\s*['\"]([\w-]+)['\"]\s*,\s*(\d+)\s*,\s*(answer|[^,()]+?)\s*((?:,\s*\w+=['\"][^'\"]*['\"])*)\s*\)")
+# What each chapter must ask (the issue's list): chapter -> kinds.
+CHAPTER_KINDS = {1: {"page-index"}, 2: {"merge"}, 3: {"rmap-split"},
+                 4: {"vma-pgoff", "move-back"}, 5: {"cow", "chain"}, 6: {"pfn", "normal"},
+                 7: {"vma-count"}}
+
+
+def _exercise_cells(nb):
+    """[(cell index, kind, seed, knobs, literal answer or None)] of every check() cell."""
+    import re
+    out = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        for m in CHECK_RE.finditer("".join(cell["source"])):
+            knobs = dict(re.findall(r"(\w+)=['\"]([^'\"]*)['\"]", m.group(4)))
+            out.append((i, m.group(1), int(m.group(2)), knobs,
+                        None if m.group(3) == "answer" else m.group(3)))
+    return out
+
+
+def _outputs_text(cell):
+    parts = []
+    for o in cell.get("outputs", []):
+        parts.append("".join(o.get("text", "")))
+        for mime in ("text/plain", "text/html"):
+            parts.append("".join(o.get("data", {}).get(mime, "")))
+    return "\n".join(parts)
+
+
+def _comments(cell):
+    return "\n".join(line.split("#", 1)[1] for line in "".join(cell["source"]).splitlines()
+                     if "#" in line and "NBVAL" not in line)
+
+
+def _answer_forms(sol):
+    forms = [sol.answer_text]
+    a = sol.answer
+    if isinstance(a, int) and not isinstance(a, bool):
+        forms += [hex(a), str(a)]
+        if a >= BASE_PGOFF:
+            forms += [f"p+{a - BASE_PGOFF}"]
+    return [f for f in forms if f]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_chapters_never_give_an_exercise_away(path):
+    """No stored output, comment or nearby code cell states a 'your turn' answer, and the
+    chapter's questions of one kind have different answers."""
+    import json
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    exercises = _exercise_cells(nb)
+    yours = [e for e in exercises if e[4] is None]
+    assert yours, f"{path.name} has no exercise for the reader"
+    by_kind = {}
+    for i, kind, seed, knobs, _ in yours:
+        sol = solution(kind, seed, **knobs)
+        by_kind.setdefault((kind, tuple(sorted(knobs.items()))), []).append(
+            (seed, _value(sol.answer)))
+        q = question(kind, seed, **knobs)
+        qcell = next(j for j in range(i, -1, -1) if f"question({kind!r}, {seed}" in
+                     "".join(cells[j]["source"]) or f'question("{kind}", {seed}' in
+                     "".join(cells[j]["source"]))
+        near = [j for j in range(max(0, qcell - 2), min(len(cells), i + 3))
+                if cells[j]["cell_type"] == "code"]
+        for j in near:
+            texts = [_comments(cells[j])]
+            if j != qcell:
+                texts.append(_outputs_text(cells[j]))
+            else:                       # the question itself may say anything but the answer
+                texts.append(_outputs_text(cells[j]).replace(q.text, ""))
+            if any(e[0] == j and e[4] is not None for e in exercises):
+                continue                # a worked example: its answer is the point
+            if j != qcell and "print(question(" in "".join(cells[j]["source"]):
+                continue                # another question: its numbers are its own
+            texts = [t.replace(q.how_to_answer, "") for t in texts]
+            for text in texts:
+                if isinstance(sol.answer, bool):
+                    assert "Right" not in text and "the model says" not in text, (path.name, j)
+                    continue
+                for form in _answer_forms(sol):
+                    if j < qcell and (form.isdigit() or len(form) < 3):
+                        continue        # cells above: only a distinctive form gives it away
+                    assert not _reveals(text, form), (
+                        f"{path.name} cell {j} gives away {kind} seed {seed}: {form!r}")
+    for (kind, _), seeds in by_kind.items():
+        answers = [a for _, a in seeds]
+        assert len(set(map(repr, answers))) == len(answers), (path.name, kind, seeds)
+
+
+def test_chapters_ask_their_kinds_and_why():
+    import json
+    for path in NOTEBOOKS:
+        ch = int(path.stem[:2])
+        ex = _exercise_cells(json.loads(path.read_text()))
+        kinds = {k for _, k, _, _, _ in ex}
+        assert CHAPTER_KINDS.get(ch, set()) <= kinds, (path.name, kinds)
+        whys = {s for _, k, s, _, lit in ex if k == "why" and lit is None}
+        assert len(whys) >= 2 and all(
+            get_case("why", s).extra["chapter"] == ch for s in whys), (path.name, whys)

@@ -31,7 +31,8 @@ def test_split_after_object_graph():
     mapping = [e for e in edges if e[:2] == ("av1", "folio3")][0][2]
     assert mapping["label"] == "mapping" and mapping["dir"] == "back"
     pte = [e for e in edges if e[:2] == ("vma2", "folio3")][0][2]
-    assert pte["label"] == "pte 0x12000" and pte["style"] == "dotted"
+    assert "label" not in pte and pte["style"] == "dotted"     # unlabelled: the legend says
+    assert "dotted arrow: a page-table entry" in to_dot(split_after())
 
 
 def test_every_node_has_explicit_fill_and_text_colour_and_transparent_background():
@@ -206,10 +207,14 @@ def test_diff_of_the_split():
     assert nodes["before:folio2"]["fillcolor"] == PALETTE["freed"][0]
     assert nodes["before:vma1"]["fillcolor"] == PALETTE["vma"][0]
     assert nodes["before:vma1"]["color"] == "#d9480f" and nodes["after:av1"]["penwidth"] == "2.5"
-    cross = {(a, b): x["label"] for a, b, x in edges if a.startswith("before:")
-             and b.startswith("after:")}
-    assert cross == {("before:vma1", "after:vma1"): "same struct",
-                     ("before:vma1", "after:vma2"): "split"}
+    # what became of each VMA is in its label; nothing but invisible layout edges joins
+    # the two graphs (no arc through a title), and "after" is stacked under "before"
+    assert nodes["after:vma2"]["label"].endswith("(split off vma1)")
+    assert nodes["after:vma1"]["label"].endswith("(same struct, changed)")
+    cross = [x for a, b, x in edges if a.startswith("before:") and b.startswith("after:")]
+    assert cross and all(x["style"] == "invis" for x in cross)
+    assert {b for a, b, x in edges if a.startswith("before:") and b.startswith("after:")} \
+        == {"after:vma1", "after:vma2"}
 
 
 def test_diff_of_a_merge_and_of_a_move():
@@ -217,8 +222,8 @@ def test_diff_of_a_merge_and_of_a_move():
     one = snapshot([vma("vma1", 0x10, 0x12, 0x10)])
     kinds = [(c.kind, c.obj, c.related) for c in diff(two, one)]
     assert kinds == [("changed", "vma1", None), ("merged", "vma2", "vma1")]
-    _, edges = parse_dot(diff_dot(two, one))
-    assert ("before:vma2", "after:vma1") in edge_set(edges)
+    nodes, _ = parse_dot(diff_dot(two, one))
+    assert nodes["before:vma2"]["label"].endswith("(merged into vma1)")
     before = snapshot([vma("vma1", 0x10, 0x12, 0x10, "av1", ("av1",))],
                       anon_vmas=[anon_vma("av1", [("P0", "vma1", "av1", 0x10, 0x11)])])
     moved = [c for c in diff(before, mremap_moved()) if c.obj.startswith("vma")]
@@ -241,3 +246,40 @@ def test_focus_on_an_address_space():
     assert {"as:file1", "vma2", "folio1"} <= set(nodes)
     assert "vma1" not in nodes and "vma3" not in nodes
     assert nodes["as:file1"]["penwidth"] == "3"
+
+
+def test_vmas_in_address_order_and_processes_as_columns():
+    """Each process is a cluster holding its VMAs (chained left to right in address order)
+    and their avcs, so one process's avcs never sit among another's."""
+    import re as _re
+    from rmapkit.scenarios import parse, run_model
+    sc = parse("window 8\nP0: mmap 0 4 rw private anon\nP0: write 0 2\nP0: munmap 1 1\n"
+               "P0: fork P1\nP1: write 0 1\n")
+    text = to_dot(run_model(sc).snapshot)
+    for proc in ("P0", "P1"):
+        body = text.split(f'subgraph "cluster_{proc}"')[1].split("\n  }")[0]
+        vmas = _re.findall(r'^    "(vma\d+)" \[', body, _re.M)
+        avcs = _re.findall(r'^    "(avc:vma\d+:av\d+)" \[', body, _re.M)
+        assert len(vmas) == 2 and len(avcs) >= 2, body
+        assert {a.split(":")[1] for a in avcs} == set(vmas)
+        chain = _re.search(r'rank=same; "(vma\d+)" -> "(vma\d+)" \[style=invis\]', body)
+        assert chain and list(chain.groups()) == vmas      # vmas listed in address order
+    assert "pages [0, 1)" in text and "pages [2, 4)" in text and "vm_pgoff p+2" in text
+
+
+def test_notation_switch_and_legend():
+    from rmapkit.render import set_notation
+    from rmapkit.scenarios import load, run_model
+    snap = run_model(load("split")).snapshot
+    window = to_dot(snap)
+    assert "pages [0, 1)" in window and "[p+2, p+2]" in window and "p+k: pgoff" in window
+    old = set_notation("hex")
+    try:
+        hexa = to_dot(snap)
+    finally:
+        set_notation(old)
+    assert "[0x200000000000, 0x200000001000)" in hexa and "[0x200000002, 0x200000002]" in hexa
+    assert "absolute hex" in hexa and "p+k" not in hexa
+    assert to_dot(snap, notation="hex") == hexa
+    with pytest.raises(ValueError, match="notation"):
+        set_notation("octal")

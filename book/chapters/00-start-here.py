@@ -223,46 +223,60 @@ pg
 # %% [markdown]
 # ## Exercises
 #
-# The exercises are generated from a seed in the style of the OSTEP homework simulators:
-# `question(kind, seed)` describes some operations (in the scenario language above) and
-# asks one thing about the result; `check(kind, seed, answer)` runs the operations in the
-# model and says whether your answer is right, with the model's derivation;
-# `solution(kind, seed)` gives the answer outright (for teachers). The kinds are
-# `"vma-count"`, `"vma-pgoff"`, `"merge"`, `"folio-index"` and `"rmap"`. Here is a worked
-# one:
+# The exercises are made from a seed in the style of the OSTEP homework simulators:
+# `question(kind, seed)` lists some operations in the scenario language above and asks one
+# thing about the result; `check(kind, seed, answer)` runs them in the model and tells you
+# whether you are right. The same seed gives the same question everywhere, also on the
+# command line: `python -m rmapkit.exercises vma-count -s 11` (add `-c` for the answer and
+# its derivation, `-l` for the list of kinds, one or more per chapter). Knobs make other
+# problems: `question("vma-count", 11, ops=6)` draws six random ops, `allow="mmap,munmap"`
+# only those ops (`-n 6`, `-o mmap,munmap` on the command line). Here is a worked one:
 
 # %%
 from rmapkit.exercises import check, question
 
-print(question('merge', 9).text)
+print(question('vma-count', 11, allow='mmap,munmap,write').text)
 
 # %% [markdown]
-# Two private anonymous mappings, side by side, both read-write, neither written: the second
-# `mmap()` finds a neighbour with the same flags, no file, no anon_vma, and page offsets
-# that continue (chapter 2), so `vma_merge_new_range()` extends the first VMA. The answer
-# is "yes" (`True`):
+# `mmap` of four pages makes one VMA, pages `[0, 4)`. `munmap` of page 1 cuts it in two
+# (`[0, 1)` and `[2, 4)`: a split). The write to page 0 faults in a folio and attaches an
+# anon_vma but makes no VMA. `munmap` of page 0 removes `[0, 1)` whole. One VMA is left:
 
 # %%
-print(check('merge', 9, True))
+check('vma-count', 11, 1, allow='mmap,munmap,write')
 
 # %% [markdown]
-# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
-# is right and shows how the model gets there. (A merge question wants True or False, a vma-count question a number. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
-# prints the answer with its derivation.)
+# Your turn. Put your answer in place of `None` and run the cell. A wrong answer first gets a
+# hint: the idea or the step to look at, not the value. A second wrong answer (or
+# `solution(kind, seed)`, from `rmapkit.exercises`) shows the worked explanation with its
+# diagram.
 
 # %%
-print(question('merge', 11).text)
+print(question('vma-count', 4, allow='mmap,munmap,write').text)
 
 # %%
-answer = None          # your answer
-print(check('merge', 11, answer).message)
+answer = None
+check('vma-count', 4, answer, allow='mmap,munmap,write')
+
+# %% [markdown]
+# ### Why?
+#
+# Two questions about the ideas rather than the numbers. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
 
 # %%
-print(question('vma-count', 13).text)
+print(question('why', 0).text)
 
 # %%
-answer = None          # your answer
-print(check('vma-count', 13, answer).message)
+answer = None
+check('why', 0, answer)
+
+# %%
+print(question('why', 1).text)
+
+# %%
+answer = None
+check('why', 1, answer)
 
 # %% [markdown]
 # ## Where the model stops

@@ -225,43 +225,69 @@ ex
 # %% [markdown]
 # ## Exercises
 #
-# Each question below is generated from a seed by `rmapkit.exercises` (the same seed gives
-# the same question everywhere, also on the command line: `python -m rmapkit.exercises
-# folio-index -s SEED`), and `check()` answers with the model's derivation. First a worked one:
+# Each question is made from a seed by `rmapkit.exercises` (the same seed gives the same
+# question everywhere, also on the command line: `python -m rmapkit.exercises KIND -s
+# SEED`, with `-c` for the answer). First a worked one:
 
 # %%
 from rmapkit.exercises import check, question
 
-print(question('folio-index', 15).text)
+print(question('page-index', 9).text)
 
 # %% [markdown]
-# The write at pages 3 and 4 creates two folios with `index` = page 3 and page 4 of the
-# virtual file (`linear_page_index()` of a VMA whose `vm_pgoff` is page 3). `mremap()` then
-# moves page 3 to page 9, but the folio keeps its `index` and the moved VMA keeps the
-# offset (`vm_pgoff` = page 3), so the folio at page 9 has index page 3: `0x200000003`,
-# or just `3`:
+# The file mapping starts at page 3 and maps the file from offset 3 pages, so its
+# `vm_pgoff` is 3. Page 3 is 0 pages into the VMA: `linear_page_index()` = 0 + 3, file
+# page 3:
 
 # %%
-print(check('folio-index', 15, 3))
+check('page-index', 9, 3)
 
 # %% [markdown]
-# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
-# is right and shows how the model gets there. (Answer with a number: the full index or its page number k in the window. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
-# prints the answer with its derivation.)
+# Your turn. Put your answer in place of `None` and run the cell. A wrong answer first gets a
+# hint: the idea or the step to look at, not the value. A second wrong answer (or
+# `solution(kind, seed)`, from `rmapkit.exercises`) shows the worked explanation with its
+# diagram.
 
 # %%
-print(question('folio-index', 8).text)
+print(question('page-index', 1).text)
 
 # %%
-answer = None          # your answer
-print(check('folio-index', 8, answer).message)
+answer = None
+check('page-index', 1, answer)
 
 # %%
-print(question('folio-index', 7).text)
+print(question('page-index', 3).text)
 
 # %%
-answer = None          # your answer
-print(check('folio-index', 7, answer).message)
+answer = None
+check('page-index', 3, answer)
+
+# %%
+print(question('page-index', 4).text)
+
+# %%
+answer = None
+check('page-index', 4, answer)
+
+# %% [markdown]
+# ### Why?
+#
+# Two questions about the ideas rather than the numbers. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
+
+# %%
+print(question('why', 2).text)
+
+# %%
+answer = None
+check('why', 2, answer)
+
+# %%
+print(question('why', 3).text)
+
+# %%
+answer = None
+check('why', 3, answer)
 
 # %% [markdown]
 # **Next:** chapter 2, the virtual anon file: why `vm_pgoff = vm_start >> PAGE_SHIFT` for

@@ -254,49 +254,63 @@ pg
 # %% [markdown]
 # ## Exercises
 #
-# Each question below is generated from a seed by `rmapkit.exercises` (the same seed gives
-# the same question everywhere, also on the command line: `python -m rmapkit.exercises
-# merge -s SEED`), and `check()` answers with the model's derivation. First a worked one:
+# Each question is made from a seed by `rmapkit.exercises` (the same seed gives the same
+# question everywhere, also on the command line: `python -m rmapkit.exercises KIND -s
+# SEED`, with `-c` for the answer). First a worked one:
 
 # %%
 from rmapkit.exercises import check, question
 
-print(question('merge', 8).text)
+print(question('merge', 3, allow='mmap').text)
 
 # %% [markdown]
-# A 3-page VMA at page 2, then one page mapped at page 1, right before it. The new range's
-# `pgoff` is page 1, and `1 + 1 == 2` is the existing VMA's `vm_pgoff`:
-# `can_vma_merge_before()` holds, so the existing VMA is extended down, exactly as in
-# "mmap before an existing VMA". Yes:
+# A VMA at pages `[2, 4)` with `vm_pgoff` p+2, then two pages mapped at page 4. The new
+# range's `vm_pgoff` is its address, p+4, and p+2 + 2 pages = p+4: the offsets continue.
+# The flags agree and neither has an anon_vma, so `vma_merge_new_range()` extends the first
+# VMA. Yes (`True`):
 
 # %%
-print(check('merge', 8, True))
+check('merge', 3, True, allow='mmap')
 
 # %% [markdown]
-# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
-# is right and shows how the model gets there. (Merge questions want True or False, vma-pgoff a number. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
-# prints the answer with its derivation.)
+# Your turn. Put your answer in place of `None` and run the cell. A wrong answer first gets a
+# hint: the idea or the step to look at, not the value. A second wrong answer (or
+# `solution(kind, seed)`, from `rmapkit.exercises`) shows the worked explanation with its
+# diagram.
 
 # %%
-print(question('merge', 13).text)
+print(question('merge', 9, allow='mmap').text)
 
 # %%
-answer = None          # your answer
-print(check('merge', 13, answer).message)
+answer = None
+check('merge', 9, answer, allow='mmap')
 
 # %%
-print(question('merge', 11).text)
+print(question('merge', 12, allow='mmap').text)
 
 # %%
-answer = None          # your answer
-print(check('merge', 11, answer).message)
+answer = None
+check('merge', 12, answer, allow='mmap')
+
+# %% [markdown]
+# ### Why?
+#
+# Two questions about the ideas rather than the numbers. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
 
 # %%
-print(question('vma-pgoff', 7).text)
+print(question('why', 4).text)
 
 # %%
-answer = None          # your answer
-print(check('vma-pgoff', 7, answer).message)
+answer = None
+check('why', 4, answer)
+
+# %%
+print(question('why', 5).text)
+
+# %%
+answer = None
+check('why', 5, answer)
 
 # %% [markdown]
 # **Next:** chapter 3, the split example: what happens to all this when a VMA is cut in

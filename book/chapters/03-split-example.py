@@ -171,41 +171,63 @@ sx
 # %% [markdown]
 # ## Exercises
 #
-# Each question below is generated from a seed by `rmapkit.exercises` (the same seed gives
-# the same question everywhere, also on the command line: `python -m rmapkit.exercises
-# vma-count -s SEED`), and `check()` answers with the model's derivation. First a worked one:
+# Each question is made from a seed by `rmapkit.exercises` (the same seed gives the same
+# question everywhere, also on the command line: `python -m rmapkit.exercises KIND -s
+# SEED`, with `-c` for the answer). First a worked one:
 
 # %%
 from rmapkit.exercises import check, question
 
-print(question('vma-count', 6).text)
+print(question('rmap-split', 2).text)
 
 # %% [markdown]
-# Three pages at page 1, page 1 written (the VMA gets an anon_vma), page 3 made read-only
-# (a split: `[1, 3)` and `[3, 4)`), then pages 1, 2 and 3 unmapped one by one: nothing of
-# the first mapping is left. The last `mmap()` at page 5 makes one new VMA. One:
+# The five written pages `[0, 5)` have folios with `index` p+0 … p+4 in `av0`. `munmap` of
+# page 3 splits the VMA into `[0, 3)` (keyed `[p+0, p+2]`) and `[4, 5)` (keyed
+# `[p+4, p+4]`); `mprotect` of page 4 changes that whole one-page VMA, so nothing more is
+# split. The folio at page 1 has index p+1, and only the avc of `[0, 3)` covers it:
 
 # %%
-print(check('vma-count', 6, 1))
+check('rmap-split', 2, '[0, 3)')
 
 # %% [markdown]
-# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
-# is right and shows how the model gets there. (Answer with a number. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
-# prints the answer with its derivation.)
+# Your turn. Put your answer in place of `None` and run the cell. A wrong answer first gets a
+# hint: the idea or the step to look at, not the value. A second wrong answer (or
+# `solution(kind, seed)`, from `rmapkit.exercises`) shows the worked explanation with its
+# diagram.
 
 # %%
-print(question('vma-count', 2).text)
+print(question('rmap-split', 1).text)
 
 # %%
-answer = None          # your answer
-print(check('vma-count', 2, answer).message)
+answer = None
+check('rmap-split', 1, answer)
 
 # %%
-print(question('vma-count', 3).text)
+print(question('rmap-split', 3).text)
 
 # %%
-answer = None          # your answer
-print(check('vma-count', 3, answer).message)
+answer = None
+check('rmap-split', 3, answer)
+
+# %% [markdown]
+# ### Why?
+#
+# Two questions about the ideas rather than the numbers. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
+
+# %%
+print(question('why', 6).text)
+
+# %%
+answer = None
+check('why', 6, answer)
+
+# %%
+print(question('why', 7).text)
+
+# %%
+answer = None
+check('why', 7, answer)
 
 # %% [markdown]
 # **Next:** chapter 4, `mremap()` and merging: a VMA that moves keeps its `vm_pgoff`.

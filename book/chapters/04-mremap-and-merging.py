@@ -259,55 +259,70 @@ pg
 # %% [markdown]
 # ## Exercises
 #
-# Each question below is generated from a seed by `rmapkit.exercises` (the same seed gives
-# the same question everywhere, also on the command line: `python -m rmapkit.exercises
-# merge -s SEED`), and `check()` answers with the model's derivation. First a worked one:
+# Each question is made from a seed by `rmapkit.exercises` (the same seed gives the same
+# question everywhere, also on the command line: `python -m rmapkit.exercises KIND -s
+# SEED`, with `-c` for the answer). First a worked one:
 
 # %%
 from rmapkit.exercises import check, question
 
-print(question('merge', 1).text)
+print(question('move-back', 2).text)
 
 # %% [markdown]
-# The VMA at page 9 was never written: `copy_vma()` gives it `pgoff = 5` at page 5, which
-# continues `[2, 5)`'s line (`2 + 3 == 5`), neither has an anon_vma, and the flags agree.
-# It merges:
+# The five pages were never written, so they have no anon_vma. Moving `[3, 5)` to page 9
+# gives the moved VMA `vm_pgoff` p+9 (`copy_vma()` resets it for unfaulted memory), and
+# moving it back to page 3 gives it p+3. That continues `[1, 3)` (p+1 + 2 pages) and is
+# continued by `[5, 6)` (p+5): it merges with both, and `[1, 6)` is one VMA again. Yes:
 
 # %%
-print(check('merge', 1, True))
+check('move-back', 2, True)
 
 # %% [markdown]
-# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
-# is right and shows how the model gets there. (Merge questions want True or False, folio-index and vma-pgoff a number. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
-# prints the answer with its derivation.)
-
-# %%
-print(question('merge', 12).text)
-
-# %%
-answer = None          # your answer
-print(check('merge', 12, answer).message)
-
-# %%
-print(question('merge', 10).text)
-
-# %%
-answer = None          # your answer
-print(check('merge', 10, answer).message)
-
-# %%
-print(question('folio-index', 9).text)
-
-# %%
-answer = None          # your answer
-print(check('folio-index', 9, answer).message)
+# Your turn. Put your answer in place of `None` and run the cell. A wrong answer first gets a
+# hint: the idea or the step to look at, not the value. A second wrong answer (or
+# `solution(kind, seed)`, from `rmapkit.exercises`) shows the worked explanation with its
+# diagram.
 
 # %%
 print(question('vma-pgoff', 2).text)
 
 # %%
-answer = None          # your answer
-print(check('vma-pgoff', 2, answer).message)
+answer = None
+check('vma-pgoff', 2, answer)
+
+# %%
+print(question('move-back', 1).text)
+
+# %%
+answer = None
+check('move-back', 1, answer)
+
+# %%
+print(question('folio-index', 6).text)
+
+# %%
+answer = None
+check('folio-index', 6, answer)
+
+# %% [markdown]
+# ### Why?
+#
+# Two questions about the ideas rather than the numbers. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
+
+# %%
+print(question('why', 8).text)
+
+# %%
+answer = None
+check('why', 8, answer)
+
+# %%
+print(question('why', 9).text)
+
+# %%
+answer = None
+check('why', 9, answer)
 
 # %% [markdown]
 # **Next:** chapter 5, `fork()` and the anon_vma hierarchy.

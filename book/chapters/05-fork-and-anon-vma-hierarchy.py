@@ -196,50 +196,71 @@ pg
 # %% [markdown]
 # ## Exercises
 #
-# Each question below is generated from a seed by `rmapkit.exercises` (the same seed gives
-# the same question everywhere, also on the command line: `python -m rmapkit.exercises
-# rmap -s SEED`), and `check()` answers with the model's derivation. First a worked one:
+# Each question is made from a seed by `rmapkit.exercises` (the same seed gives the same
+# question everywhere, also on the command line: `python -m rmapkit.exercises KIND -s
+# SEED`, with `-c` for the answer). First a worked one:
 
 # %%
 from rmapkit.exercises import check, question
 
+print(question('rmap', 1).text)
+
+# %% [markdown]
+# After `fork()` both processes map the two folios, which stay in `av0`. The parent then
+# writes page 0: copy-on-write gives the parent a new folio (in its own anon_vma, `av0`,
+# the root), and the old folio is mapped by the child only. Its rmap walk searches `av0`,
+# whose tree holds an avc of both processes: both are candidates, but the parent's PTE now
+# maps the copy and is skipped. Only `P1`:
+
+# %%
+check('rmap', 1, ['P1'])
+
+# %% [markdown]
+# Your turn. Put your answer in place of `None` and run the cell. A wrong answer first gets a
+# hint: the idea or the step to look at, not the value. A second wrong answer (or
+# `solution(kind, seed)`, from `rmapkit.exercises`) shows the worked explanation with its
+# diagram.
+
+# %%
+print(question('cow', 10).text)
+
+# %%
+answer = None
+check('cow', 10, answer)
+
+# %%
+print(question('chain', 13).text)
+
+# %%
+answer = None
+check('chain', 13, answer)
+
+# %%
 print(question('rmap', 13).text)
 
-# %% [markdown]
-# After `fork()` and the parent's write to page 2, the parent has its own copy of page 2
-# (a fresh folio in `av0`, the parent VMA's anon_vma; the parent is no fork child, so its
-# own anon_vma is the root). Its rmap walk searches `av0`, whose tree also holds the
-# child's avc: the child is a candidate, but the child's PTE still maps the original folio.
-# Only `P0`:
-
 # %%
-print(check('rmap', 13, ['P0']))
+answer = None
+check('rmap', 13, answer)
 
 # %% [markdown]
-# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
-# is right and shows how the model gets there. (rmap questions want a list of process names, e.g. ['P0', 'P1']; merge questions True or False. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
-# prints the answer with its derivation.)
+# ### Why?
+#
+# Two questions about the ideas rather than the numbers. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
 
 # %%
-print(question('rmap', 2).text)
+print(question('why', 10).text)
 
 # %%
-answer = None          # your answer
-print(check('rmap', 2, answer).message)
+answer = None
+check('why', 10, answer)
 
 # %%
-print(question('rmap', 9).text)
+print(question('why', 11).text)
 
 # %%
-answer = None          # your answer
-print(check('rmap', 9, answer).message)
-
-# %%
-print(question('merge', 5).text)
-
-# %%
-answer = None          # your answer
-print(check('merge', 5, answer).message)
+answer = None
+check('why', 11, answer)
 
 # %% [markdown]
 # **Next:** chapter 6, `remap_pfn_range()`, where `vm_pgoff` holds something else

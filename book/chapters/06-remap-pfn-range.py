@@ -203,55 +203,62 @@ pg
 # %% [markdown]
 # ## Exercises
 #
-# A question about this chapter, checked by the model: after the `munmap()` above, what is
-# `vm_pgoff` of the VMA that maps page 3 of the device mapping, and does the page there count
-# as a normal page? Write your answers and run the cell.
-
-# %%
-answer_pgoff = None        # e.g. 0x80003
-answer_normal = None       # True or False
-
-v = p.mm.find_vma(a + 3 * PAGE_SIZE)
-truth = (v.vm_pgoff, vm_normal_page(v, a + 3 * PAGE_SIZE, p.mm.pgtable[a + 3 * PAGE_SIZE]) is not None)
-if answer_pgoff is None or answer_normal is None:
-    print("Fill in answer_pgoff and answer_normal, then run this cell again.")
-else:
-    print("Right." if (answer_pgoff, answer_normal) == truth else
-          f"Not quite: the model says vm_pgoff {truth[0]:#x}, normal page: {truth[1]}.")
-
-# %% [markdown]
-# And two seeded ones about VMA layout. A worked one first:
+# Each question is made from a seed by `rmapkit.exercises` (the same seed gives the same
+# question everywhere, also on the command line: `python -m rmapkit.exercises KIND -s
+# SEED`, with `-c` for the answer). First a worked one:
 
 # %%
 from rmapkit.exercises import check, question
 
-print(question('vma-count', 8).text)
+print(question('pfn', 7).text)
 
 # %% [markdown]
-# Four pages at page 1, three written and made read-only (a split: `[1, 4)` read-only,
-# `[4, 5)` read-write), page 4 written, then page 4 unmapped. One VMA is left:
+# A private mapping of the device at file page 3: its `->mmap` calls
+# `remap_pfn_range(vma, vm_start, 0x80000 + 3, size)`, which, for a COW mapping, stores the
+# first PFN in `vm_pgoff`. Page 1 is the VMA's first page: `0x80003`.
 
 # %%
-print(check('vma-count', 8, 1))
+check('pfn', 7, 524291)
 
 # %% [markdown]
-# Your turn. Put your answer in place of `None` and run the cell; `check()` says whether it
-# is right and shows how the model gets there. (Answer with a number. Teachers: `from rmapkit.exercises import solution`, then `solution(kind, seed)`
-# prints the answer with its derivation.)
+# Your turn. Put your answer in place of `None` and run the cell. A wrong answer first gets a
+# hint: the idea or the step to look at, not the value. A second wrong answer (or
+# `solution(kind, seed)`, from `rmapkit.exercises`) shows the worked explanation with its
+# diagram.
 
 # %%
-print(question('vma-count', 5).text)
+print(question('pfn', 2).text)
 
 # %%
-answer = None          # your answer
-print(check('vma-count', 5, answer).message)
+answer = None
+check('pfn', 2, answer)
 
 # %%
-print(question('vma-count', 12).text)
+print(question('normal', 3).text)
 
 # %%
-answer = None          # your answer
-print(check('vma-count', 12, answer).message)
+answer = None
+check('normal', 3, answer)
+
+# %% [markdown]
+# ### Why?
+#
+# Two questions about the ideas rather than the numbers. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
+
+# %%
+print(question('why', 12).text)
+
+# %%
+answer = None
+check('why', 12, answer)
+
+# %%
+print(question('why', 13).text)
+
+# %%
+answer = None
+check('why', 13, answer)
 
 # %% [markdown]
 # **Next:** chapter 7, your kernel: the chapters' scenarios run on the machine in front of

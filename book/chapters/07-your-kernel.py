@@ -298,31 +298,57 @@ if LIVE:
     print(d.text())
 
 # %% [markdown]
-# ## Exercises on the real thing
+# ## Exercises: predict, then ask your kernel
 #
-# Every seeded exercise is a scenario too. Answer this one from the chapters, check it with
-# the model, and then ask the kernel (which cannot lie about the VMA count):
+# Every seeded exercise is a scenario too, so the kernel can check it. Predict the answer
+# from the chapters, check it with the model, and then run the same ops in a real process:
+# the last cell tells you whether your kernel agrees with *your* answer (it prints the
+# kernel's count only after you have answered).
 
 # %%
-from rmapkit.exercises import question, check
+from rmapkit.exercises import check, question
 from rmapkit.scenarios import parse
 
-q = question("vma-count", 4)
+q = question("vma-count", 20)
 print(q.text)
 
 # %%
-answer = None          # your answer
-print(check("vma-count", 4, answer).message)
+answer = None
+check("vma-count", 20, answer)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if LIVE:
+if answer is None:
+    print("Predict first: put your answer in the cell above, run it, then run this one.")
+elif LIVE:
     res = run_live(parse(q.scenario, name="exercise"), strict=False)
     if res.error:
         print("the live run failed:", res.error)
     else:
-        print("the kernel has", len(res.snapshot.process("P0").vmas), "VMAs in the window:")
+        n = len(res.snapshot.process("P0").vmas)
+        print("Your kernel agrees with you." if str(n) == str(answer).strip() else
+              f"Your kernel disagrees: it has {n} VMA(s) in the window:")
         print(to_maps(res.snapshot), end="")
+
+# %% [markdown]
+# ### Why?
+#
+# Two questions about what the kernel shows and hides. Answer with a letter; a wrong
+# letter first tells you why that option does not hold.
+
+# %%
+print(question('why', 14).text)
+
+# %%
+answer = None
+check('why', 14, answer)
+
+# %%
+print(question('why', 15).text)
+
+# %%
+answer = None
+check('why', 15, answer)
 
 # %% [markdown]
 # That is the end of the book's chapters. Everything here is a model you can change: every

@@ -84,7 +84,7 @@ def page_index(rng, allow):
                   f"in the VMA that contains it?" + (
                       f"  (Page 0 of the window has pgoff p = {BASE_PGOFF:#x}; answer k "
                       "for p+k.)" if rel else "  (A file page number.)"))
-        text = pgoff_text(answer)
+        text = pgoff_text(answer) if rel else f"file page {answer}"
         hint = ("linear_page_index() counts pages from vm_start and adds vm_pgoff.  Which VMA "
                 "holds the page after the last op, where does it start, and what is its "
                 "vm_pgoff" + (" (for private anonymous memory: vm_start >> PAGE_SHIFT)?"
@@ -175,7 +175,7 @@ def pfn(rng, allow):
                         f"the last op?  (The device's frames start at PFN {PFN_BASE:#x}.)"),
                 scenario_text=sc.text(), answer=v.vm_pgoff, answer_text=f"{v.vm_pgoff:#x}",
                 derivation=lines, read=lambda raw: parse_int(raw, "vm_pgoff"),
-                how_to_answer="a number, e.g. 0x80003 or 3",
+                how_to_answer="a number, e.g. 0x80010",
                 hint=("Is the mapping a COW mapping (private and may be written)?  Then "
                       "remap_pfn_range() stored the first PFN in vm_pgoff; a shared one keeps "
                       "the file offset.  After that, splits and moves keep the line: the "

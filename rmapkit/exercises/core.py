@@ -527,6 +527,9 @@ class Result:
     def __repr__(self):
         return f"<Result {self.kind} seed={self.seed} correct={self.correct}>"
 
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
     def _repr_html_(self):
         if self.correct:
             head = '<b style="color:#1e8449">Right.</b>'
@@ -560,6 +563,9 @@ class Solution:
 
     def __repr__(self):
         return f"<Solution {self.kind} seed={self.seed} answer={self.answer_text}>"
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
 
     def _repr_html_(self):
         return _worked_html(self._case, f"Solution of {self.kind}, seed {self.seed}")

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rmapkit.snapshot import AnonVMAView, AVCView, FolioView, Snapshot, VMAView
+from rmapkit.snapshot import WINDOW_BASE, AnonVMAView, AVCView, FolioView, Snapshot, VMAView
 from rmapkit.uapi import PAGE_SHIFT, PAGE_SIZE
 
 __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "STATE_CHAR", "STATE_WORDS", "PALETTE", "Scene", "build_scene",
     "page_state", "vma_key", "vma_pgoff", "linear_page_index", "vma_address",
     "rmap_walk_candidates", "find_vma", "anon_vma_of", "folio_of", "hx", "vma_summary",
-    "is_anon_file_vma",
+    "is_anon_file_vma", "Notation", "set_notation", "NOTATIONS",
 ]
 
 # One character per page state for the ruler notation, and words for alt text.
@@ -59,6 +59,96 @@ PALETTE = {
 }
 LINE = "#808080"                    # edges, borders, captions: visible on white and on black
 HIGHLIGHT = "#e0301e"
+
+
+NOTATIONS = ("window", "hex")
+_DEFAULT = {"notation": "window"}
+WINDOW_PAGES = 1 << 20                # window-relative numbers are used below this page count
+
+
+def set_notation(mode: str) -> str:
+    """Set how diagrams write addresses and page offsets; return the previous setting.
+
+    ``"window"`` (the default): addresses as page numbers of the scenario window (page 0 is
+    the window's start, 0x200000000000 in the book) and page offsets as ``p+k``, where
+    ``p`` is the pgoff of window page 0 (0x200000000); values outside the window (a file
+    offset, a PFN) stay absolute.  ``"hex"``: every address and pgoff in absolute hex.
+    Each diagram's legend says which is shown.
+    """
+    if mode not in NOTATIONS:
+        raise ValueError(f"notation must be one of {', '.join(NOTATIONS)}, not {mode!r}")
+    old, _DEFAULT["notation"] = _DEFAULT["notation"], mode
+    return old
+
+
+class Notation:
+    """How one diagram writes addresses and pgoffs (see :func:`set_notation`).
+
+    >>> nt = Notation(0x200000000000)
+    >>> nt.addr(0x200000003000), nt.pgoff(0x200000003), nt.pgoff(0x80002), nt.range(0x200000001000, 0x200000003000)
+    ('page 3', 'p+3', '0x80002', 'pages [1, 3)')
+    >>> hexnt = Notation(0x200000000000, "hex")
+    >>> hexnt.addr(0x200000003000), hexnt.pgoff(0x200000003)
+    ('0x200000003000', '0x200000003')
+    """
+
+    def __init__(self, base: int | None, mode: str | None = None):
+        self.mode = mode or _DEFAULT["notation"]
+        if self.mode not in NOTATIONS:
+            raise ValueError(f"notation must be one of {', '.join(NOTATIONS)}, not {self.mode!r}")
+        self.base = base if self.mode == "window" else None
+        self.base_pgoff = None if self.base is None else self.base >> PAGE_SHIFT
+
+    @classmethod
+    def of(cls, snap: Snapshot, mode: str | None = None) -> "Notation":
+        """The notation for a snapshot: relative to its window's start, else (a Kernel's
+        own snapshot) to the lowest VMA's page if every VMA lies within 2^20 pages of it."""
+        if snap.window:
+            return cls(snap.window[0], mode)
+        starts = [v.vm_start for p in snap.processes for v in p.vmas]
+        if not starts:
+            return cls(None, mode)
+        # the book's fixed base when the VMAs sit above it, else no relative notation
+        BASE = WINDOW_BASE
+        lo, hi = min(starts), max(v.vm_end for p in snap.processes for v in p.vmas)
+        base = BASE if BASE <= lo and hi - BASE < WINDOW_PAGES << PAGE_SHIFT else None
+        return cls(base, mode)
+
+    def _rel(self, page: int | None) -> int | None:
+        if self.base_pgoff is None or page is None:
+            return None
+        k = page - self.base_pgoff
+        return k if 0 <= k < WINDOW_PAGES else None
+
+    def page_no(self, addr: int) -> str:
+        """An address's page: ``"3"`` (window page) or ``"0x200000003"`` (addr >> 12)."""
+        k = self._rel(addr >> PAGE_SHIFT)
+        return str(k) if k is not None else hx(addr >> PAGE_SHIFT)
+
+    def addr(self, addr: int) -> str:
+        k = self._rel(addr >> PAGE_SHIFT)
+        return f"page {k}" if k is not None and not addr & (PAGE_SIZE - 1) else hx(addr)
+
+    def range(self, start: int, end: int) -> str:
+        a, b = self._rel(start >> PAGE_SHIFT), self._rel(end >> PAGE_SHIFT)
+        if a is not None and b is not None:
+            return f"pages [{a}, {b})"
+        return f"[{start:#x}, {end:#x})"
+
+    def pgoff(self, pgoff: int | None) -> str:
+        k = self._rel(pgoff)
+        return f"p+{k}" if k is not None else hx(pgoff)
+
+    @property
+    def relative(self) -> bool:
+        return self.base is not None
+
+    def legend(self) -> str:
+        """One line saying which notation this diagram uses."""
+        if not self.relative:
+            return "addresses and page offsets in absolute hex"
+        return (f"page k: window page k (page 0 = {self.base:#x}) · p+k: pgoff "
+                f"{self.base_pgoff:#x} + k\n(set_notation('hex') for absolute hex)")
 
 
 def hx(n: int | None) -> str:
@@ -202,6 +292,7 @@ class Scene:
     spaces: list = field(default_factory=list)      # [AddressSpaceView]
     highlight: set = field(default_factory=set)     # object names drawn emphasised
     notes: list = field(default_factory=list)       # sentences for captions and alt text
+    nt: Notation = field(default_factory=lambda: Notation(None))  # how labels write numbers
 
 
 def _avcs_of(snap: Snapshot, process: str, vma: VMAView, index: dict) -> list[AVCView]:
@@ -229,7 +320,8 @@ def _with_ancestors(snap: Snapshot, labels: set) -> list[AnonVMAView]:
     return [a for a in snap.anon_vmas if a.label in seen]
 
 
-def build_scene(snap: Snapshot, processes=None, pages: bool = True, focus=None) -> Scene:
+def build_scene(snap: Snapshot, processes=None, pages: bool = True, focus=None,
+                notation: str | None = None) -> Scene:
     """Select what an object graph shows.
 
     ``processes``: names to show (default all).  ``pages``: include folios and PTE links.
@@ -246,7 +338,7 @@ def build_scene(snap: Snapshot, processes=None, pages: bool = True, focus=None) 
     keep_vma = None           # None: every VMA of the wanted processes
     keep_folio = None
     extra_avs: set = set()
-    scene = Scene()
+    scene = Scene(nt=Notation.of(snap, notation))
     if focus is not None:
         kind = _focus_kind(snap, focus)
         scene.highlight.add(focus)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rmapkit.render.common import build_scene, hx, vma_key, vma_pgoff
-from rmapkit.render.dot import edge, graph_body, header, q
+from rmapkit.render.dot import edge, graph_body, header, legend, q
 from rmapkit.snapshot import Snapshot
 from rmapkit.uapi import PAGE_SHIFT
 
@@ -219,10 +219,31 @@ def status_roles(changes, side: str) -> dict:
     return roles
 
 
+def _notes(changes, side: str) -> dict:
+    """A line for each object's label saying what became of it (or where it came from):
+    drawn in the label instead of as an arc from one graph to the other, so that no edge
+    crosses a title or another object."""
+    out = {}
+    for c in changes:
+        if side == "after" and c.kind == "split":
+            out[c.obj] = f"(split off {c.related})"
+        elif side == "after" and c.kind == "moved":
+            out[c.obj] = f"(moved from {c.related})"
+        elif side == "before" and c.kind == "merged":
+            out[c.obj] = f"(merged into {c.related})"
+        elif side == "before" and c.kind == "freed" and c.related:
+            out[c.obj] = "(freed)"
+        elif side == "after" and c.kind == "changed" and not c.obj.startswith(("avc:", "av",
+                                                                               "folio")):
+            out[c.obj] = "(same struct, changed)"
+    return out
+
+
 def diff_dot(before: Snapshot, after: Snapshot, op: str | None = None, processes=None,
-             pages: bool = True) -> str:
-    """Both object graphs side by side: created green, freed red (dashed), changed orange;
-    dashed edges join a VMA before to what became of it after.  O(V^2 + A + F)."""
+             pages: bool = True, notation: str | None = None) -> str:
+    """Both object graphs, before above after: created green, freed red (dashed), changed
+    orange; each VMA's label says what became of it (split off, moved from, merged into).
+    O(V^2 + A + F)."""
     changes = diff(before, after)
     names = [p.name for p in before.processes] + [p.name for p in after.processes]
     if processes is None:
@@ -230,8 +251,8 @@ def diff_dot(before: Snapshot, after: Snapshot, op: str | None = None, processes
     else:
         procs_b = [p for p in processes if p in {x.name for x in before.processes}]
         procs_a = [p for p in processes if p in {x.name for x in after.processes}]
-    sb = build_scene(before, procs_b, pages=pages)
-    sa = build_scene(after, procs_a, pages=pages)
+    sb = build_scene(before, procs_b, pages=pages, notation=notation)
+    sa = build_scene(after, procs_a, pages=pages, notation=notation)
     title = f"Before and after {op}" if op else "Before and after"
     kinds = {}
     for c in changes:
@@ -245,21 +266,18 @@ def diff_dot(before: Snapshot, after: Snapshot, op: str | None = None, processes
         lines.append(f"    graph [label={q(side)}, style=\"dashed\", color=\"#808080\", "
                      f"fontcolor=\"#808080\", labelloc=\"t\"];")
         lines += ["  " + s for s in graph_body(scene, prefix=side + ":",
-                                                status=status_roles(changes, side))]
+                                                status=status_roles(changes, side),
+                                                notes=_notes(changes, side))]
         lines.append("  }")
-    shown_b = {vma_key(n, v) for n, vs in sb.processes for v in vs}
-    shown_a = {vma_key(n, v) for n, vs in sa.processes for v in vs}
-    for c in changes:
-        a, b, lab = None, None, None
-        if c.kind == "changed" and c.obj in shown_b and c.obj in shown_a:
-            a, b, lab = c.obj, c.obj, "same struct"
-        elif c.kind in ("split", "moved"):
-            a, b, lab = c.related, c.obj, c.kind
-        elif c.kind == "merged":
-            a, b, lab = c.obj, c.related, "merged into"
-        if a in shown_b and b in shown_a:
-            lines.append(edge("before:" + a, "after:" + b, lab, style="dashed",
-                              constraint="false", color="#e0301e", fontcolor="#e0301e"))
-    lines.append(f"  label={q(summary)};")
+    # Stack "after" under "before": every bottom object of before above every top object of
+    # after (invisible edges), so the figure is as wide as one graph, not two.
+    bottom = [f.label for f in sb.folios] or [a.label for a in sb.anon_vmas] or \
+        [vma_key(n, v) for n, vs in sb.processes for v in vs]
+    top = [vma_key(n, v) for n, vs in sa.processes for v in vs] or \
+        [a.label for a in sa.anon_vmas]
+    for b in bottom[:1]:
+        for a in top:
+            lines.append(edge("before:" + b, "after:" + a, style="invis"))
+    lines.append(f"  label={q(summary + chr(10) + legend(sa.nt, bool(sa.ptes or sb.ptes)))};")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -106,6 +106,10 @@ def _finish(svg: str, title: str, desc: str) -> str:
     tag = m.group(0)
     if "role=" not in tag:
         tag = tag[:-1] + ' role="img" aria-labelledby="rmapkit-title rmapkit-desc">'
+    if "style=" not in tag:
+        # shrink to the width of the page or cell it is shown in (never wider, so no
+        # horizontal scrolling), keeping the viewBox's aspect ratio
+        tag = tag[:-1] + ' style="max-width:100%;height:auto">'
     alt = (f'\n<title id="rmapkit-title">{html.escape(title, quote=False)}</title>'
            f'\n<desc id="rmapkit-desc">{html.escape(desc, quote=False)}</desc>')
     return svg[:m.start()] + tag + alt + svg[m.end():]

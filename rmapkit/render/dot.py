@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import re
 
-from rmapkit.render.common import (HIGHLIGHT, LINE, PALETTE, Scene, build_scene, hx,
-                                   vma_key, vma_pgoff)
+from rmapkit.render.common import (HIGHLIGHT, LINE, PALETTE, Notation, Scene, build_scene,
+                                   hx, vma_key, vma_pgoff)
 from rmapkit.snapshot import Snapshot
 
 __all__ = ["to_dot", "alt_text", "graph_body", "header", "q", "node", "edge", "plural",
-           "scene_words"]
+           "scene_words", "legend"]
 
 FONT = "Helvetica"
 CHANGED = "#d9480f"                 # border of an object an operation changed
@@ -100,9 +100,10 @@ def alt_text(dot_text: str) -> tuple[str, str]:
     return (t.group(1) if t else "rmapkit figure", d.group(1) if d else "")
 
 
-def _vma_label(proc: str, v) -> str:
-    lines = [f"{v.id or proc} {v.perms}", f"[{v.vm_start:#x}, {v.vm_end:#x})",
-             f"vm_pgoff {hx(vma_pgoff(v))}"]
+def _vma_label(proc: str, v, nt=None) -> str:
+    nt = nt or Notation(None)
+    lines = [f"{v.id or proc} {v.perms}", nt.range(v.vm_start, v.vm_end),
+             f"vm_pgoff {nt.pgoff(vma_pgoff(v))}"]
     if v.name:
         lines.append(v.name)
     if v.anon_vma and len(v.anon_vma_chain) > 1:
@@ -117,8 +118,10 @@ def _av_label(av) -> str:
     return "\n".join(lines)
 
 
-def _folio_label(f) -> str:
-    lines = [f.label, f"index {hx(f.index)}", f"mapping {f.mapping or '-'}"]
+def _folio_label(f, nt=None) -> str:
+    nt = nt or Notation(None)
+    index = nt.pgoff(f.index) if f.anon else hx(f.index)
+    lines = [f.label, f"index {index}", f"mapping {f.mapping or '-'}"]
     if f.nr_pages > 1:
         lines.append(f"{f.nr_pages} pages")
     if f.mapcount != 1:
@@ -126,16 +129,27 @@ def _folio_label(f) -> str:
     return "\n".join(lines)
 
 
-def graph_body(scene: Scene, prefix: str = "", status=None) -> list[str]:
+def graph_body(scene: Scene, prefix: str = "", status=None, notes=None) -> list[str]:
     """DOT statements for a scene; ``prefix`` namespaces node names (before/after views),
-    ``status`` maps object names to a PALETTE role (``created``/``freed``/``changed``)."""
+    ``status`` maps object names to a PALETTE role (``created``/``freed``/``changed``),
+    ``notes`` maps object names to a line added to their label (what became of them).
+
+    Layout: each process is a column (a cluster) holding its VMAs, in address order, and
+    under them their avcs (``vma->anon_vma_chain``), so processes never interleave; the
+    anon_vmas and folios, which processes share, sit below all columns.
+    """
     status = status or {}
+    notes = notes or {}
     hl = scene.highlight
+    nt = scene.nt
     out = []
 
     def role(name, default):
         r = status.get(name, default)
         return f"changed:{default}" if r == "changed" else r
+
+    def note(name, label):
+        return label + ("\n" + notes[name] if name in notes else "")
 
     for proc, vmas in scene.processes:
         out.append(f"  subgraph {q('cluster_' + prefix + proc)} {{")
@@ -143,22 +157,28 @@ def graph_body(scene: Scene, prefix: str = "", status=None) -> list[str]:
         for v in vmas:
             k = vma_key(proc, v)
             style = "rounded,filled,dashed" if status.get(k) == "freed" else "rounded,filled"
-            out.append("  " + node(prefix + k, _vma_label(proc, v), role(k, "vma"),
-                                   highlight=k in hl, style=style))
+            out.append("  " + node(prefix + k, note(k, _vma_label(proc, v, nt)),
+                                   role(k, "vma"), highlight=k in hl, style=style))
         if len(vmas) > 1:
-            out.append("    { rank=same; " + " ".join(q(prefix + vma_key(proc, v)) + ";"
-                                                   for v in vmas) + " }")
+            # address order, left to right: same rank, chained by invisible edges
+            names = [q(prefix + vma_key(proc, v)) for v in vmas]
+            out.append("    { rank=same; " + " -> ".join(names) + " [style=invis]; }")
+        keys = {vma_key(proc, v) for v in vmas}
+        for avc in scene.avcs:
+            if avc.vma not in keys:
+                continue
+            k = f"avc:{avc.vma}:{avc.anon_vma}"
+            out.append("  " + node(prefix + k, f"avc -> {avc.anon_vma}\n"
+                                   f"[{nt.pgoff(avc.start_pgoff)}, {nt.pgoff(avc.last_pgoff)}]",
+                                   role(k, "avc"), highlight=k in hl))
         out.append("  }")
     for avc in scene.avcs:
         k = f"avc:{avc.vma}:{avc.anon_vma}"
-        out.append(node(prefix + k, f"avc -> {avc.anon_vma}\n[{hx(avc.start_pgoff)}, "
-                        f"{hx(avc.last_pgoff)}]",
-                        role(k, "avc"), highlight=k in hl))
         out.append(edge(prefix + avc.vma, prefix + k))
         out.append(edge(prefix + k, prefix + avc.anon_vma))
     for av in scene.anon_vmas:
-        out.append(node(prefix + av.label, _av_label(av), role(av.label, "anon_vma"),
-                        highlight=av.label in hl, shape="box"))
+        out.append(node(prefix + av.label, note(av.label, _av_label(av)),
+                        role(av.label, "anon_vma"), highlight=av.label in hl, shape="box"))
     for av in scene.anon_vmas:
         if av.parent != av.label:
             out.append(edge(prefix + av.label, prefix + av.parent, "parent", style="dashed",
@@ -178,8 +198,8 @@ def graph_body(scene: Scene, prefix: str = "", status=None) -> list[str]:
     shown_as = {sp.label for sp in scene.spaces}
     for f in scene.folios:
         r = "folio" if f.anon else "file_folio"
-        out.append(node(prefix + f.label, _folio_label(f), role(f.label, r),
-                        highlight=f.label in hl, style="filled"))
+        out.append(node(prefix + f.label, note(f.label, _folio_label(f, nt)),
+                        role(f.label, r), highlight=f.label in hl, style="filled"))
         if f.mapping in shown_av:
             out.append(edge(prefix + f.mapping, prefix + f.label, "mapping", dir="back"))
         elif f.mapping in shown_as:
@@ -188,9 +208,16 @@ def graph_body(scene: Scene, prefix: str = "", status=None) -> list[str]:
     shown_f = {f.label for f in scene.folios}
     for vid, folio, addr in scene.ptes:
         if folio in shown_f:
-            out.append(edge(prefix + vid, prefix + folio, f"pte {addr:#x}", style="dotted",
+            # a page-table entry: dotted and unlabelled (the legend says so), so that
+            # no label lands on another object
+            out.append(edge(prefix + vid, prefix + folio, None, style="dotted",
                             constraint="false", arrowhead="open"))
     return out
+
+
+def legend(nt, ptes: bool = False) -> str:
+    """The caption line that says which notation a diagram uses (and what dotted means)."""
+    return nt.legend() + ("\ndotted arrow: a page-table entry" if ptes else "")
 
 
 def scene_words(scene: Scene) -> tuple[str, str]:
@@ -234,18 +261,21 @@ def scene_words(scene: Scene) -> tuple[str, str]:
 
 
 def to_dot(snap: Snapshot, processes=None, pages: bool = True, focus=None,
-           title: str | None = None) -> str:
+           title: str | None = None, notation: str | None = None) -> str:
     """Object graph of ``snap`` as DOT text.
 
     ``processes``: names to show (default: all, e.g. parent and child after fork);
     ``pages``: show folios, their ``folio->mapping`` and the page-table links;
     ``focus``: ``"P0"``, ``"vma3"``, ``"av1"``, ``"folio5"`` or ``"file2"``: show only that
     object's neighbourhood and highlight it (for a folio: the avcs rmap_walk_anon() visits).
-    O(V + A + F) in VMAs, avcs and folios shown.
+    ``notation``: ``"window"`` (page numbers and ``p+k``) or ``"hex"``; default: see
+    :func:`rmapkit.render.common.set_notation`.  O(V + A + F) in VMAs, avcs and folios shown.
     """
-    scene = build_scene(snap, processes=processes, pages=pages, focus=focus)
+    scene = build_scene(snap, processes=processes, pages=pages, focus=focus,
+                        notation=notation)
     tail, desc = scene_words(scene)
     lines = header(title or f"Object graph of {tail}", desc)
     lines += graph_body(scene)
+    lines.append(f"  label={q(legend(scene.nt, bool(scene.ptes)))};")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import html
 
-from rmapkit.render.common import (LINE, PAGE_SHIFT, PALETTE, STATE_WORDS, find_vma, hx,
-                                   is_anon_file_vma, linear_page_index, page_state, tree_walk,
-                                   vma_key, vma_pgoff)
-from rmapkit.render.dot import edge, header, plural, q
+from rmapkit.render.common import (LINE, PAGE_SHIFT, PALETTE, STATE_WORDS, Notation, find_vma,
+                                   hx, is_anon_file_vma, linear_page_index, page_state,
+                                   tree_walk, vma_key, vma_pgoff)
+from rmapkit.render.dot import edge, header, legend, plural, q
 from rmapkit.snapshot import Snapshot
 
 __all__ = ["address_space_dot", "interval_tree_dot", "address_columns", "pgoff_columns",
@@ -126,26 +126,45 @@ def pack_rows(bands):
     return rows
 
 
-def _band_row(cols, row, title):
-    cells, i = [_td(title)], 0
+def _band_row(cols, row, title, ports_only=False, ports=True):
+    """One row of bands; ``ports_only``: an empty, borderless row carrying the bands' ports,
+    where arrows end without crossing any text."""
+    cells, i = [_td(title) if not ports_only else _blank()], 0
     for first, last, (text, role, port) in row:
         a, b = _col_of(cols, first), _col_of(cols, last)
         if a > i:
-            cells.append(_td("", colspan=a - i))
-        cells.append(_td(text, role, colspan=b - a + 1, port=port, size=9))
+            cells.append(_td("", colspan=a - i) if not ports_only else _blank(a - i))
+        cells.append(_td(text, role, colspan=b - a + 1, port=port if ports else None, size=9)
+                     if not ports_only
+                     else _blank(b - a + 1, port))
         i = b + 1
     if i < len(cols):
-        cells.append(_td("", colspan=len(cols) - i))
+        cells.append(_td("", colspan=len(cols) - i) if not ports_only else _blank(len(cols) - i))
     return cells
 
 
-def _pgoff_table(title, bands, folios, max_pages, role="anon"):
-    """A file's pgoff space: bands [(first, last, (text, role, port))], folios {pgoff: text}."""
+def _blank(colspan=1, port=None) -> str:
+    """An empty cell without borders (a port row's cell)."""
+    attrs = f' COLSPAN="{colspan}"' if colspan > 1 else ""
+    attrs += f' PORT="{port}"' if port else ""
+    return f'<TD BORDER="0" HEIGHT="4"{attrs}></TD>'
+
+
+def _pgoff_table(title, bands, folios, max_pages, role="anon", nt=None):
+    """A file's pgoff space: bands [(first, last, (text, role, port))], folios {pgoff: text}.
+
+    The first row is an empty port row over the VMA bands: arrows from the address table
+    end there, above the bands' text."""
+    nt = nt or Notation(None)
+    fmt = nt.pgoff if role == "anon" else hx
     cols = pgoff_columns([(a, b) for a, b, _ in bands] + [(k, k) for k in folios], max_pages)
     head = [_td(title, bold=True)] + [
-        _td(hx(c[1]), size=9) if c[0] == "page" else
+        _td(fmt(c[1]), size=9) if c[0] == "page" else
         _td("..." if c[0] == "elide" else "gap", "hole", size=8) for c in cols]
-    rows = [_band_row(cols, r, "VMAs" if not i else "") for i, r in enumerate(pack_rows(bands))]
+    packed = pack_rows(bands)
+    rows = [_band_row(cols, r, "", ports_only=True) for r in packed[:1]]
+    rows += [_band_row(cols, r, "VMAs" if not i else "", ports=i > 0)
+             for i, r in enumerate(packed)]
     fol = [_td("folios")] + [
         _td(folios.get(c[1], ""), role if folios.get(c[1]) else None, size=8)
         if c[0] == "page" else _td("", "hole") for c in cols]
@@ -154,7 +173,7 @@ def _pgoff_table(title, bands, folios, max_pages, role="anon"):
 
 def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
                       max_pages: int = MAX_PAGES, focus: str | None = None,
-                      page: int | None = None) -> str:
+                      page: int | None = None, notation: str | None = None) -> str:
     """The address space of ``process`` (default: the first) over ``window`` (default: all).
 
     ``focus``: a VMA id drawn highlighted; ``page``: an address whose page (its address
@@ -164,25 +183,30 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
     page = None if page is None else page & ~((1 << PAGE_SHIFT) - 1)
     proc = snap.process(process) if process else snap.processes[0]
     window = window or snap.window
+    nt = Notation.of(snap, notation)
     pages = {pg.addr: pg for pg in proc.pages}
     cols = address_columns(proc.vmas, window, max_pages)
-    vma_cells, addr_cells, pgoff_cells, folio_cells = [_td("VMA")], [_td("addr>>12")], \
-        [_td("pgoff")], [_td("folio")]
+    vma_cells, addr_cells, pgoff_cells, folio_cells = [_td("VMA")], [
+        _td("page" if nt.relative else "addr>>12")], [_td("pgoff")], [_td("folio")]
+    port_cells = [_blank()]
     states, i = {}, 0
     while i < len(cols):
         c = cols[i]
         if c[0] == "hole":
             for row in (vma_cells, addr_cells, pgoff_cells, folio_cells):
                 row.append(_td("hole" if row is vma_cells else "", "hole", size=8))
+            port_cells.append(_blank())
             i += 1
             continue
         v = c[-1]
         span = [x for x in cols[i:] if x[0] != "hole" and x[-1] is v]
         k = vma_key(proc.name, v)
-        text = (f"{k} {v.perms}\n[{v.vm_start:#x}, {v.vm_end:#x})\nvm_pgoff "
-                f"{hx(vma_pgoff(v))}\n{' '.join(v.vm_flags)}" + (f"\n{v.name}" if v.name else ""))
+        pg_text = nt.pgoff(vma_pgoff(v)) if is_anon_file_vma(v) else hx(vma_pgoff(v))
+        text = (f"{k} {v.perms}\n{nt.range(v.vm_start, v.vm_end)}\nvm_pgoff "
+                f"{pg_text}\n{' '.join(v.vm_flags)}" + (f"\n{v.name}" if v.name else ""))
         vma_cells.append(_td(text, "changed" if k == focus else "vma", colspan=len(span),
-                             port=k, size=9))
+                             size=9))
+        port_cells.append(_blank(len(span), k))
         for x in span:
             if x[0] == "elide":
                 for row in (addr_cells, pgoff_cells, folio_cells):
@@ -193,9 +217,11 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
             st = page_state(pg) if pg else "none"
             states[st] = states.get(st, 0) + 1
             mark = addr == page
-            addr_cells.append(_td(hx(x[1]), "changed" if mark else st, size=9, bold=mark))
-            pgoff_cells.append(_td(hx(linear_page_index(v, addr)), "changed" if mark else None,
-                                   size=8, bold=mark))
+            addr_cells.append(_td(nt.page_no(addr), "changed" if mark else st, size=9,
+                                  bold=mark))
+            lpi = linear_page_index(v, addr)
+            pgoff_cells.append(_td(nt.pgoff(lpi) if is_anon_file_vma(v) else hx(lpi),
+                                   "changed" if mark else None, size=8, bold=mark))
             folio_cells.append(_td(pg.folio if pg and pg.folio else "", size=8))
         i += len(span)
     title = f"Address space of {proc.name}"
@@ -211,8 +237,10 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
     if any(vma_pgoff(v) is None for v in proc.vmas):
         desc.append("vm_pgoff of anonymous memory is not visible in a live snapshot")
     lines = header(title, ". ".join(desc) + ".", name="address_space")
+    # The VMA row is last, over an empty port row: the arrows to the files start below it
+    # and cross no text.
     lines.append(f"  {q('space')} [shape=plain, label="
-                 f"{_table([addr_cells, folio_cells, pgoff_cells, vma_cells])}];")
+                 f"{_table([addr_cells, folio_cells, pgoff_cells, vma_cells, port_cells])}];")
     lines += _legend()
     # The virtual anon file: anonymous VMAs at their pgoff ranges, anon folios at their index.
     anon = [v for v in proc.vmas if is_anon_file_vma(v) and _in(v, cols)]
@@ -222,7 +250,7 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
         fol = {pg.index: pg.folio for pg in proc.pages
                if pg.anon and pg.folio and pg.index is not None}
         lines.append(f"  {q('anonfile')} [shape=plain, label="
-                     f"{_pgoff_table('anon pgoff', bands, fol, max_pages)}];")
+                     f"{_pgoff_table('anon pgoff', bands, fol, max_pages, nt=nt)}];")
         lines.append(edge("space", "anonfile", style="invis"))
         for v in anon:
             k = vma_key(proc.name, v)
@@ -241,12 +269,13 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
         node = "file:" + fl
         name = sp.name if sp else fv[0].name or fl
         lines.append(f"  {q(node)} [shape=plain, label="
-                     f"{_pgoff_table(f'{fl} {name}', bands, fol, max_pages, 'file')}];")
+                     f"{_pgoff_table(f'{fl} {name}', bands, fol, max_pages, 'file', nt)}];")
         lines.append(edge("space", node, style="invis"))
         for v in fv:
             k = vma_key(proc.name, v)
             lines.append(f"  {q('space')}:{q(k)}:s -> {q(node)}:{q(k)}:n "
                          f"[color=\"{LINE}\", style=\"dashed\", arrowsize=\"0.6\"];")
+    lines.append(f"  label={q(legend(nt))};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -264,7 +293,7 @@ def _legend() -> list[str]:
 
 def interval_tree_dot(snap: Snapshot, anon_vma: str | None = None, index: int | None = None,
                       nr_pages: int = 1, folio: str | None = None,
-                      max_pages: int = MAX_PAGES) -> str:
+                      max_pages: int = MAX_PAGES, notation: str | None = None) -> str:
     """The interval tree of ``anon_vma``: avcs keyed ``[start_pgoff, last_pgoff]``.
 
     With ``index`` (or ``folio``, which supplies index, nr_pages and anon_vma), the avcs an
@@ -272,31 +301,33 @@ def interval_tree_dot(snap: Snapshot, anon_vma: str | None = None, index: int | 
     O(k) in the tree's avcs.
     """
     av, fo, index, nr_pages, walk = tree_walk(snap, anon_vma, index, nr_pages, folio)
+    nt = Notation.of(snap, notation)
+    px = nt.pgoff
     marks = set(range(index, index + nr_pages)) if index is not None else set()
     cols = pgoff_columns([(a.start_pgoff, a.last_pgoff) for a in av.avcs] +
                          [(m, m) for m in marks], max_pages)
     head = [_td("pgoff", bold=True)] + [
-        _td(hx(c[1]), "changed" if c[0] == "page" and c[1] in marks else None, size=9)
+        _td(px(c[1]), "changed" if c[0] == "page" and c[1] in marks else None, size=9)
         if c[0] == "page" else _td("..." if c[0] == "elide" else "gap", "hole", size=8)
         for c in cols]
     rows = []
     for avc, hit, _ in walk:
         role = "avc" if hit is None else ("visited" if hit else "skipped")
-        text = f"{avc.process} {avc.vma} [{hx(avc.start_pgoff)}, {hx(avc.last_pgoff)}]"
+        text = f"{avc.process} {avc.vma} [{px(avc.start_pgoff)}, {px(avc.last_pgoff)}]"
         rows.append(_band_row(cols, [(avc.start_pgoff, avc.last_pgoff, (text, role, None))],
                               f"avc {avc.vma}"))
-    what = fo.label if fo else (f"index {hx(index)}" if index is not None else None)
+    what = fo.label if fo else (f"index {px(index)}" if index is not None else None)
     title = f"Interval tree of anon_vma {av.label}" + (f", rmap walk for {what}" if what else "")
     sent = [f"anon_vma {av.label} holds {plural(len(av.avcs), 'anon_vma_chain')} keyed by pgoff: "
             + ", ".join(f"{a.vma} of {a.process} [{hx(a.start_pgoff)}, {hx(a.last_pgoff)}]"
                         for a in av.avcs)]
     if index is not None:
         last = index + nr_pages - 1
-        sent.append(f"rmap_walk_anon() for pgoff [{hx(index)}, {hx(last)}] looks at every avc "
+        sent.append(f"rmap_walk_anon() for pgoff [{px(index)}, {px(last)}] looks at every avc "
                     "whose range contains it")
         for avc, hit, addr in walk:
             if hit:
-                s = f"visits {avc.vma} at {hx(addr)}"
+                s = f"visits {avc.vma} at {nt.addr(addr) if addr is not None else '?'}"
                 if fo is not None:
                     s += "; " + _pte_check(snap, avc, addr, fo.label)
                 sent.append(s)
@@ -312,6 +343,7 @@ def interval_tree_dot(snap: Snapshot, anon_vma: str | None = None, index: int | 
         cap = "\n".join(sent[1:])
         lines.append(f"  {q('walk')} [shape=plaintext, fontcolor=\"{LINE}\", label={q(cap)}];")
         lines.append(edge("tree", "walk", style="invis"))
+    lines.append(f"  label={q(legend(nt))};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -59,12 +59,13 @@ import re
 from dataclasses import dataclass, replace
 
 from rmapkit import uapi
+from rmapkit.snapshot import WINDOW_BASE
 from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["ScenarioError", "Op", "Scenario", "BASE", "DEFAULT_WINDOW",
            "MAX_WINDOW", "OUTCOME_NAMES", "SIGSEGV", "parse_prot", "prot_text"]
 
-BASE = 0x200000000000           # 32 TiB: 2 MiB aligned, far below mmap_base
+BASE = WINDOW_BASE              # 32 TiB: 2 MiB aligned, far below mmap_base
 DEFAULT_WINDOW = 32
 MAX_WINDOW = 512
 SIGSEGV = "SIGSEGV"
