@@ -72,6 +72,20 @@ for v in p.mm.vmas:
 # the kernel reuse everything it does for files: interval trees keyed by page offset, and
 # the merge rules.
 #
+# The book's `anon-file` figure draws both coordinate systems of one process. On top, the
+# address space: window pages (page k is `BASE` + k pages), each page's `pgoff` (its
+# `linear_page_index()`, written p+k, where p = `BASE >> PAGE_SHIFT` is the pgoff of page
+# 0) and the VMAs. Below, the virtual anon file: each anonymous VMA at `[vm_pgoff, vm_pgoff
+# + pages - 1]` and each anonymous folio at its `index`. The VMAs mapped fresh sit in the
+# file exactly where they sit in the address space, gaps included: page k at p+k. One page
+# was written and then moved to page 8 by `mremap()` (chapter 4 explains why it keeps its
+# offset): it is at page 8 but at p+1, and its dashed arrow crosses the others. Its address
+# changed; its `vm_pgoff`, and its folio's `index`, did not.
+
+# %%
+figure("anon-file")
+
+# %% [markdown]
 # ## Merging: the file rule
 #
 # When a new or changed range `[start, end)` with page offset `pgoff` touches a neighbour,
@@ -189,17 +203,16 @@ for v in res2.snapshot.process("P0").vmas:
 # the existing VMA: `can_vma_merge_before()` holds. `vma_merge_new_range()` keeps the
 # existing struct, extends it *down* to page 2 and lowers its `vm_pgoff` by two pages. The
 # old folios need no change: `vm_pgoff + (addr - vm_start) >> PAGE_SHIFT` still gives
-# their index. A write to the new page 2 then uses the VMA's anon_vma. This is the book's
-# `anon-file` figure:
-
-# %%
-figure("anon-file")
+# their index. A write to the new page 2 then uses the VMA's anon_vma.
 
 # %%
 res = run_model(load("mmap-before"))
 for text, snap in res.steps:
     print(f"{text:30s}", [(v.id, f"vm_pgoff {v.vm_pgoff:#x}", v.anon_vma) for v in snap.process("P0").vmas])
 print("folio index:", {hex(pg.addr): hex(pg.index) for pg in res.snapshot.process("P0").pages if pg.index is not None})
+
+# %%
+show(res.snapshot, view="address")
 
 # %% [markdown]
 # ## Where the view breaks

@@ -47,9 +47,9 @@ from rmapkit.uapi import MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MREMAP_DONTUNMAP, M
 
 # %%
 k = Kernel()
-k.create_device("/dev/mydev", 0x80000, 8)      # device frames 0x80000 .. 0x80007
+k.create_device("/tmp/rmapkit/mydev", 0x80000, 8)      # device frames 0x80000 .. 0x80007
 p = k.spawn()
-fd = p.open("/dev/mydev")
+fd = p.open("/tmp/rmapkit/mydev")
 a = p.mmap(BASE, 4 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_FIXED, fd, 0)
 b = p.mmap(BASE + 8 * PAGE_SIZE, 2 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_FIXED, fd, 2 * PAGE_SIZE)
 for v in k.snapshot().process("P0").vmas:
@@ -175,7 +175,7 @@ for name, call in (("grow", lambda: p.mremap(s0, 2 * PAGE_SIZE, 3 * PAGE_SIZE, M
 #
 # ## Playground
 #
-# A private mapping of a 4-page device whose frames start at PFN `0x4000`, read, page 1
+# A private mapping of a 4-page device whose frames start at PFN `0x80000` (the same device as above, as a scenario names it), read, page 1
 # written, page 2 unmapped. Try writing page 3, moving page 3 somewhere else, growing the
 # first VMA (refused), or `fork` and writes in the child.
 
@@ -185,7 +185,7 @@ from rmapkit.widgets import Playground
 scenario = '''
 model-only a private remap_pfn_range() mapping cannot be made from user space
 window 8
-device mydev 4 pfn=0x4000
+device mydev 4 pfn=0x80000
 P0: open mydev rw as D
 P0: mmap 0 4 rw private fd=D
 P0: read 0 4
