@@ -35,7 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_DIR = ROOT / "book" / "chapters"
 NB_DIR = ROOT / "notebooks"
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# The kernelspec as ipykernel installs it: JupyterLab rewrites the stored one from the kernel
+# it starts, and any difference would mark the chapter modified as soon as it opens.
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 CELL_TIMEOUT = 120          # seconds per cell (a whole chapter needs well under 10 s)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -88,7 +90,10 @@ def execute(nb, timeout: int = CELL_TIMEOUT):
                    resources={"metadata": {"path": str(NB_DIR)}}, allow_errors=False,
                    record_timing=False, store_widget_state=False, coalesce_streams=True,
                    on_cell_start=mark, on_cell_executed=mark).execute()
-    nb.metadata["language_info"] = {"name": "python"}   # no interpreter version: not ours
+    # Keep language_info as the kernel reported it (nbclient stores the kernel_info reply):
+    # JupyterLab writes the running kernel's into the notebook when it opens it, so anything
+    # else marks every chapter modified on open.  It names the builder's Python version; a
+    # reader whose Python differs in that is the one case still marked modified.
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for out in cell.get("outputs", []):

@@ -346,3 +346,93 @@ def test_chapter0_playground_in_jupyterlab(lab):
         finally:
             browser.close()
     print(f"browser test: {time.monotonic() - t0:.1f}s in Chromium, screenshot {shot}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Every chapter at the size a student sees it: a 1280x800 window with JupyterLab's file
+# browser open.  After Run All, no output area (figures, text, widgets) may be wider than the
+# notebook: nothing needs horizontal scrolling.  Screenshots of each chapter and of every
+# output that holds a picture go to build/browser/ (look at them).
+
+FIT = {"width": 1280, "height": 800}
+
+_OVERFLOW = r"""() => {
+    const nb = [...document.querySelectorAll('.jp-NotebookPanel')].find(
+        p => !p.classList.contains('lm-mod-hidden'));
+    const bad = [];
+    for (const out of nb.querySelectorAll('.jp-OutputArea-output')) {
+        const box = out.getBoundingClientRect();
+        if (box.width === 0) continue;
+        const what = (out.innerText || '').slice(0, 60).replace(/\s+/g, ' ');
+        if (out.scrollWidth > out.clientWidth + 1)
+            bad.push(`scrolls: ${out.scrollWidth} > ${out.clientWidth}: ${what}`);
+        for (const el of out.querySelectorAll('svg, img, table, .widget-box, pre')) {
+            const r = el.getBoundingClientRect();
+            if (r.width && r.right > box.right + 1)
+                bad.push(`${el.tagName} ${Math.round(r.width)} px ends ${Math.round(r.right - box.right)} px past its output: ${what}`);
+        }
+    }
+    return bad;
+}"""
+
+
+def _wait_kernel_idle(page) -> None:
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.jp-StatusBar-Widget')].some(
+            w => /\\| Idle/.test(w.textContent) && !/No Kernel/.test(w.textContent))""")
+
+
+def test_every_chapter_fits_1280x800_with_the_sidebar_open(lab):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chapters = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    assert len(chapters) == 8
+    problems = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=FIT)
+            page.set_default_timeout(TIMEOUT_MS)
+            for name in chapters:
+                stem = Path(name).stem
+                page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+                page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
+                # the student's layout: the file browser open beside the notebook
+                browser_panel = page.locator("#filebrowser")
+                if not browser_panel.is_visible():
+                    page.locator('.jp-SideBar [data-id="filebrowser"]').first.click()
+                assert browser_panel.is_visible()
+                listed = page.locator("#filebrowser .jp-DirListing-itemText").all_inner_texts()
+                assert all(t.endswith(".ipynb") for t in listed), listed  # chapters only
+                _wait_kernel_idle(page)
+                # opening a chapter must not mark it modified
+                assert page.locator(".jp-mod-dirty").count() == 0, f"{name} opens modified"
+                _run_all_cells(page)
+                page.wait_for_timeout(500)          # let widgets and SVGs lay out
+                bad = page.evaluate(_OVERFLOW)
+                if bad:
+                    problems[name] = bad
+                page.screenshot(path=str(SHOTS / f"fit-{stem}.png"))
+                # a taller window for the pictures, so a tall figure is shot whole (the width,
+                # which is what the check above is about, stays the same)
+                page.set_viewport_size({"width": FIT["width"], "height": 2400})
+                page.wait_for_timeout(300)
+                outs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
+                k = 0
+                for i in range(outs.count()):
+                    out = outs.nth(i)
+                    if out.locator("svg, img").count() == 0:
+                        continue
+                    out.scroll_into_view_if_needed()
+                    out.screenshot(path=str(SHOTS / f"fit-{stem}-{k:02d}.png"))
+                    k += 1
+                page.set_viewport_size(FIT)
+                text = page.inner_text(".jp-NotebookPanel:not(.lm-mod-hidden)")
+                for bad_text in BAD_TEXT:
+                    assert bad_text not in text, f"{bad_text!r} in {name}"
+                for session in lab.api("/api/sessions"):    # one kernel at a time
+                    lab.api(f"/api/sessions/{session['id']}", method="DELETE")
+        finally:
+            browser.close()
+    assert not problems, "\n".join(f"{n}:\n  " + "\n  ".join(b) for n, b in problems.items())

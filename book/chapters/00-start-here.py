@@ -208,8 +208,8 @@ for text, snap in res.steps:
 from rmapkit.widgets import Playground
 
 pg = Playground(window_pages=8)
+print(pg.apply("P0: munmap 1 0"), "->", pg.error)        # refused: the model is unchanged
 print(pg.apply("P0: mmap 0 4 rw private anon"), pg.apply("P0: write 0 2"))
-print(pg.apply("P0: munmap 1 0"), "->", pg.error)
 print(pg.text("addrspace"))
 
 # %% [markdown]

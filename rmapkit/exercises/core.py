@@ -451,9 +451,9 @@ class Question:
                     f"{ops}\n\n")
         else:
             body = ""
-        self.text = (f"[{case.kind}, seed {case.seed}{_knob_words(case.knobs)}]\n{body}"
-                     f"{case.prompt}\n"
-                     f"Answer with {case.how_to_answer}; then check({call}).\n")
+        self.text = _wrap(f"[{case.kind}, seed {case.seed}{_knob_words(case.knobs)}]\n{body}"
+                          f"{case.prompt}\n"
+                          f"Answer with {case.how_to_answer}; then check({call}).\n")
 
     def __str__(self):
         return self.text
@@ -463,6 +463,13 @@ class Question:
 
     def _repr_html_(self):
         return f'<pre style="white-space:pre-wrap">{html.escape(self.text)}</pre>'
+
+
+def _wrap(text, width=88):
+    """Wrap the long prose lines of a question (not the indented scenario or options)."""
+    import textwrap
+    return "\n".join(textwrap.fill(line, width) if len(line) > width and
+                     not line.startswith(" ") else line for line in text.split("\n"))
 
 
 def _knob_words(knobs):
@@ -539,8 +546,11 @@ class Result:
             head = '<b style="color:#c0392b">Not right.</b>'
         else:
             head = '<b style="color:#b9770e">Not yet.</b>'
-        body = html.escape(self.message.split(" ", 1)[1] if self.message.startswith(
-            ("Right", "Not yet", "Not right", "No answer")) else self.message)
+        body = self.message
+        for prefix in ("Right:", "Not yet:", "Not right:", "No answer yet:"):
+            if body.startswith(prefix):
+                body = body[len(prefix):].strip()
+        body = html.escape(body)
         out = f"<div>{head} {body}"
         if self.revealed:
             out += _worked_html(self._case, "The worked explanation")

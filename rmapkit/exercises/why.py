@@ -14,6 +14,8 @@ True
 
 from __future__ import annotations
 
+import textwrap
+
 from rmapkit.exercises.core import AnswerError, Case, pick_target, register
 
 __all__ = ["WHY", "why"]
@@ -223,8 +225,9 @@ def why(rng):
     pos = pick_target(rng, range(4))
     options = others[:pos] + [(right, right_why)] + others[pos:]
     answer = LETTERS[pos]
-    text = prompt + "\n" + "\n".join(f"  ({LETTERS[i]}) {o}" for i, (o, _) in
-                                     enumerate(options))
+    text = "\n".join(textwrap.wrap(prompt, 88)) + "\n" + "\n".join(
+        textwrap.fill(o, 88, initial_indent=f"  ({LETTERS[i]}) ", subsequent_indent="      ")
+        for i, (o, _) in enumerate(options))
     lines = [f"({LETTERS[i]}) {o}\n    " + ("RIGHT: " + w.removeprefix("Right: ") if i == pos else "Not so: " + w)
              for i, (o, w) in enumerate(options)]
 
