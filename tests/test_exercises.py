@@ -52,9 +52,7 @@ def test_solution_checks_and_wrong_answers_are_explained(kind, seed):
     r = check(kind, seed, sol.answer)
     assert r.correct and bool(r) and r.message.startswith("Right")
     assert str(sol).startswith(f"Answer: {sol.answer_text}")
-    global _prompt
-    _prompt = get_case(kind, seed).prompt
-    wrong = _wrong(kind, sol.answer)
+    wrong = _wrong(kind, sol.answer, seed)
     # the first wrong answer: a hint, never the answer
     r = check(kind, seed, wrong)
     assert not r.correct and r.message.startswith("Not yet") and not r.revealed
@@ -81,10 +79,9 @@ def test_unreadable_answers_never_raise(kind, junk):
 
 
 _PAGE_RE = __import__("re").compile(r"in \[(\d+), ")
-_prompt = ""
 
 
-def _wrong(kind, answer):
+def _wrong(kind, answer, seed=1):
     if isinstance(answer, bool):
         return not answer
     if kind == "rmap":
@@ -92,7 +89,8 @@ def _wrong(kind, answer):
     if kind == "rmap-split":
         return (answer[0], answer[1] + 1)
     if kind == "normal":          # one page fewer, or the mapping's first page
-        return list(answer[1:]) if answer else [int(_PAGE_RE.search(_prompt).group(1))]
+        prompt = get_case(kind, seed).prompt
+        return list(answer[1:]) if answer else [int(_PAGE_RE.search(prompt).group(1))]
     if kind == "cow":
         return "av0" if answer != "av0" else "av1"
     if kind == "why":
@@ -254,12 +252,16 @@ def test_why_questions():
 
 
 def test_a_diagram_comes_with_the_worked_explanation():
-    from rmapkit.render.display import svg_backend
+    from rmapkit.render.display import mimebundle_of, svg_backend
     if svg_backend() is None:
         pytest.skip("no Graphviz here: the worked explanation is text only")
     for kind in ("folio-index", "rmap-split", "cow", "normal"):
-        html = solution(kind, 1)._repr_html_()
+        html = mimebundle_of(solution(kind, 1))["text/html"]
         assert "<svg" in html and "<?xml" not in html, kind
+        wrong = _wrong(kind, solution(kind, 1).answer)
+        first = mimebundle_of(check(kind, 1, wrong))["text/html"]
+        assert "<svg" not in first                  # a hint: no picture of the answer yet
+        assert "<svg" in mimebundle_of(check(kind, 1, wrong))["text/html"]
 
 
 def test_kinds_have_chapters():

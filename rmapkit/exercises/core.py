@@ -11,7 +11,8 @@ variants); each kind declares the ones it takes.
 
 The loop teaches rather than grades: a first wrong answer gets a *hint* that names the
 concept or the step to look at, never the value; a second wrong answer (or
-:func:`solution`) gets the worked explanation, with the diagram of the state it is about.
+:func:`solution`) gets the worked explanation, with the diagram of the state it is about (``figure``: drawn
+by rmapkit.render.display, which displays Results and Solutions in a notebook).
 
 Cost: a question replays its scenario once per op tried (O(ops^2) small model runs, a few
 ms); Cases are cached per (kind, seed).
@@ -482,25 +483,11 @@ def _call(case, answer="answer"):
     return f"{case.kind!r}, {case.seed}, {answer}{knobs}"
 
 
-def _figure_svg(case):
-    """The worked explanation's diagram as inline SVG ("" without one or without Graphviz)."""
-    if not case.figure:
-        return ""
-    snap, view, focus = case.figure
-    try:
-        from rmapkit.render.display import mimebundle
-        svg = mimebundle(snap, focus=focus, view=view).get("image/svg+xml", "")
-    except Exception:                  # a diagram must never break the checker
-        return ""
-    svg = re.sub(r"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", "", svg)
-    return f'<div style="max-width:100%;overflow-x:auto">{svg}</div>'
-
-
-def _worked_html(case, title):
+def _worked_html(case, title, figure_html=""):
     return (f"<details open><summary><b>{html.escape(title)}</b></summary>"
             f'<p>Answer: <b>{html.escape(case.answer_text)}</b></p>'
             f'<pre style="white-space:pre-wrap">{html.escape(chr(10).join(case.derivation))}'
-            f"</pre>{_figure_svg(case)}</details>")
+            f"</pre>{figure_html}</details>")
 
 
 _TRIES = {}                             # (kind, seed, knobs) -> wrong answers so far
@@ -537,7 +524,17 @@ class Result:
     def _repr_pretty_(self, p, cycle):
         p.text(str(self))
 
+    @property
+    def figure(self):
+        """(snapshot, view, focus) of the diagram that goes with the worked explanation, once
+        it is shown (None before); rmapkit.render.display draws it beside the text."""
+        return self._case.figure if self.revealed else None
+
     def _repr_html_(self):
+        return self.html()
+
+    def html(self, figure_html=""):
+        """The verdict as HTML; ``figure_html`` (the diagram) goes under the explanation."""
         if self.correct:
             head = '<b style="color:#1e8449">Right.</b>'
         elif self.answer is None:
@@ -553,7 +550,7 @@ class Result:
         body = html.escape(body)
         out = f"<div>{head} {body}"
         if self.revealed:
-            out += _worked_html(self._case, "The worked explanation")
+            out += _worked_html(self._case, "The worked explanation", figure_html)
         return out + "</div>"
 
 
@@ -577,8 +574,18 @@ class Solution:
     def _repr_pretty_(self, p, cycle):
         p.text(str(self))
 
+    @property
+    def figure(self):
+        """(snapshot, view, focus) of the diagram that goes with the derivation."""
+        return self._case.figure
+
     def _repr_html_(self):
-        return _worked_html(self._case, f"Solution of {self.kind}, seed {self.seed}")
+        return self.html()
+
+    def html(self, figure_html=""):
+        """The answer and derivation as HTML, ``figure_html`` (the diagram) under them."""
+        return _worked_html(self._case, f"Solution of {self.kind}, seed {self.seed}",
+                            figure_html)
 
 
 def question(kind, seed=0, **knobs):

@@ -353,6 +353,22 @@ def _run_result_bundle(res) -> dict:
     return mimebundle(res.snapshot)
 
 
+def _exercise_bundle(obj) -> dict:
+    """An exercise's Result or Solution: its text, and as HTML with the diagram of the
+    worked explanation under it (once the explanation is shown)."""
+    figure_html = ""
+    if obj.figure is not None:
+        snap, view, focus = obj.figure
+        try:
+            svg = mimebundle(snap, focus=focus, view=view).get("image/svg+xml", "")
+        except Exception:           # a diagram must never break the checker
+            svg = ""
+        svg = re.sub(r"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", "", svg)
+        if svg:
+            figure_html = f'<div style="max-width:100%;overflow-x:auto">{svg}</div>'
+    return {"text/plain": str(obj), "text/html": obj.html(figure_html)}
+
+
 FORMATTERS = {
     ("rmapkit.model.kernel", "Kernel"): _kernel_bundle,
     ("rmapkit.model.kernel", "Process"): _process_bundle,
@@ -362,6 +378,8 @@ FORMATTERS = {
     ("rmapkit.model.folio", "Folio"): _folio_bundle,
     ("rmapkit.snapshot", "Snapshot"): _snapshot_bundle,
     ("rmapkit.scenarios.run", "RunResult"): _run_result_bundle,
+    ("rmapkit.exercises.core", "Result"): _exercise_bundle,
+    ("rmapkit.exercises.core", "Solution"): _exercise_bundle,
 }
 """(module, class name) -> the function that draws such an object as a mime bundle."""
 
