@@ -63,6 +63,11 @@ def read_text(stem: str):
     for i, cell in enumerate(nb.cells):
         cell.id = f"{stem[:2]}-{i:02d}"
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+        tags = cell.metadata.get("tags", ())
+        if "remove-cell" in tags:           # the imports: folded away in JupyterLab too
+            cell.metadata["jupyter"] = {"source_hidden": True}
+        if "deeper" in tags:                # an optional section: its heading starts folded
+            cell.metadata["jp-MarkdownHeadingCollapsed"] = True
     # The metadata filters of jupytext.toml, as jupytext itself records them when JupyterLab
     # saves a paired notebook: a save without a change then changes no byte.
     config = tomllib.loads((ROOT / "jupytext.toml").read_text(encoding="utf-8"))

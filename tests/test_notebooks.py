@@ -131,6 +131,8 @@ def test_helpers_come_from_rmapkit_book_in_one_hidden_cell():
         assert "from rmapkit.book import" in first.source, stem
         assert "remove-cell" in first.metadata.get("tags", []), \
             f"{stem}: the import cell should be hidden in the static book (tag remove-cell)"
+        assert first.metadata.get("jupyter", {}).get("source_hidden") is True, \
+            f"{stem}: the import cell should open folded in JupyterLab too"
         for c in cells:
             assert not re.search(r"^def (show|figure|pages_of)\b|^BASE = ", c.source, re.M), \
                 f"{stem}: a helper is defined in the chapter; it belongs in rmapkit/book.py"
@@ -204,6 +206,55 @@ def test_chapter_layout(stem):
         if live:
             assert ignores_output(c), \
                 f"a live-kernel cell must start with # NBVAL_IGNORE_OUTPUT:\n{c.source[:200]}"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_chapter_ends_with_what_you_now_know(stem):
+    """A gentler path: every chapter closes with a summary, and the optional history of
+    chapter 4 sits in sections whose headings open folded."""
+    md = [c.source for c in stored(stem).cells if c.cell_type == "markdown"]
+    summary = [i for i, m in enumerate(md) if m.startswith("## What you now know")]
+    assert summary and summary[-1] >= len(md) - 3, stem
+    deeper = [c for c in stored(stem).cells if c.cell_type == "markdown"
+              and "deeper" in c.metadata.get("tags", [])]
+    assert all(c.metadata.get("jp-MarkdownHeadingCollapsed") is True
+               and c.source.startswith("## Deeper") for c in deeper)
+    if stem.startswith("04"):
+        assert len(deeper) >= 2
+        first = next(m for m in md if m.startswith("## "))
+        assert first.startswith("## The idea"), first[:60]
+
+
+def test_the_discussion_is_cited():
+    text = "".join(c.source for c in stored("00-start-here").cells)
+    assert "Lorenzo Stoakes" in text and "David Hildenbrand" in text and "linux-mm" in text \
+        and "April" in text and "2023" in text
+    for stem in CHAPTERS:
+        assert "email's words" not in "".join(c.source for c in stored(stem).cells)
+
+
+def test_chapter_0_teaches_every_op_the_exercises_use():
+    """Every scenario line, op, option and flag an exercise uses is in chapter 0's table."""
+    from rmapkit.exercises import KINDS, question
+    text = "".join(c.source for c in stored("00-start-here").cells)
+    flags = {"fixed", "noreserve", "dontunmap", "populate", "noreplace", "locked", "to"}
+    used = set()
+    for kind in KINDS:
+        for seed in range(20):
+            for line in question(kind, seed).scenario.splitlines():
+                words = line.split()
+                if not words or line.startswith("#"):
+                    continue
+                if not words[0].endswith(":"):          # window, file, device, model-only
+                    used.add(words[0])
+                    used.update(w.split("=")[0] + "=" for w in words if "=" in w)
+                    continue
+                used.add(words[1])                      # the op
+                used.update(w.split("=")[0] + "=" for w in words[2:] if "=" in w)
+                used.update(w for w in words[2:] if w in flags)
+    missing = sorted(op for op in used if not re.search(
+        rf"(?<![\w=-]){re.escape(op)}" + ("" if op.endswith("=") else r"(?![\w-])"), text))
+    assert not missing, f"chapter 0 does not teach {missing}"
 
 
 def test_sanitizer_patterns_compile_and_apply():

@@ -42,6 +42,12 @@
 # behaviour changed in an earlier release (6.16 is the big one for merging), the chapter
 # says so.
 #
+# The book grew out of one discussion: Lorenzo Stoakes' reply to David Hildenbrand on the linux-mm mailing list, April
+# 2023 (archived at [lore.kernel.org/linux-mm](https://lore.kernel.org/linux-mm/)),
+# which explains anonymous memory as a virtual file and works through the examples of
+# chapters 2 and 3 (`[anon0][fd][anon1]`, "mmap before an existing VMA", the split of a
+# three-page VMA). The chapters cite it as "the discussion".
+#
 # Everything the model prints is deterministic. There is no address-space randomisation:
 # the chapters put their mappings at fixed addresses with `MAP_FIXED`, starting at
 # `0x200000000000` (far below where `mmap()` places things by itself), and objects are named
@@ -127,6 +133,28 @@ p
 # The dotted lines are page-table entries, from the VMA's addresses to the folios. Page 2
 # maps the zero page, which is no anonymous folio (it belongs to no anon_vma), and page 3
 # maps nothing yet.
+#
+# **Reading the diagrams.** Numbers are written relative to the window, as the legend under
+# every diagram says: `pages [0, 4)` is the range `[BASE, BASE + 4 pages)`, and `p+k` is the
+# page offset of window page k, where p = `BASE >> PAGE_SHIFT` = `0x200000000`
+# (`rmapkit.render.set_notation("hex")` switches every diagram to absolute hex). The other
+# words on the boxes, in the order you meet them:
+#
+# * **anon_vma** boxes: `root` (the anon_vma at the top of its family, chapter 5; `root av0,
+#   parent av1` names them), `children` (`num_children`: how many anon_vmas have this one as
+#   `parent`, plus one for a root itself) and `active VMAs` (`num_active_vmas`: how many VMAs
+#   use it as their own `vma->anon_vma`).
+# * **avc** boxes: `avc -> av0 [p+0, p+3]`: the anon_vma the chain entry links to, and its
+#   key in that anon_vma's interval tree, the VMA's `[vm_pgoff, vm_pgoff + pages - 1]`.
+# * **folio** boxes: `index` (its page offset), `mapping` (its anon_vma, or a file's
+#   `address_space`, labelled like `as102`: the page cache of one file), `mapcount` when
+#   more than one page table maps it.
+# * the **address view** (below) prints each VMA's `VmFlags` as `/proc/PID/smaps` does:
+#   `rd wr ex` (readable, writable, executable), `sh` (shared), `mr mw me` (*may* read,
+#   write, exec: what `mprotect()` may later allow), `ac` (`VM_ACCOUNT`: charged to the
+#   commit limit), `nr` (`MAP_NORESERVE`), `pf io de dd` (a `remap_pfn_range()` mapping,
+#   chapter 6). A `hole` is unmapped address space; a `gap` is a range of the anon file no
+#   VMA covers.
 
 # %% [markdown]
 # ## The question the picture answers
@@ -176,7 +204,28 @@ show(k.snapshot(), view="address")
 # call per line, with addresses written as page numbers inside a window that starts at
 # `BASE`. `P0: mmap 0 4 rw private anon` is the `mmap()` above; `P0: write 0 2` writes pages
 # 0 and 1. The same scenario runs in the model (`run_model`) and in a real process
-# (`run_live`, chapter 7). The book ships the scenarios it uses:
+# (`run_live`, chapter 7). Every op and option the chapters and the exercises use:
+#
+# | line | what it does (the system call) |
+# |---|---|
+# | `window N` | the window is N pages; page k is `BASE` + k pages |
+# | `file NAME PAGES` | a regular file of PAGES pages, made before the first op |
+# | `device NAME PAGES pfn=PFN` | a device whose `->mmap` calls `remap_pfn_range()` from PFN on (model only, chapter 6) |
+# | `model-only REASON` | the live kernel cannot run this scenario (chapter 7 says why) |
+# | `P0: open NAME r as F` | `open()` a file (or device) read-only (`rw`: read-write) as descriptor `F` |
+# | `P0: mmap PAGE N rw private anon` | `mmap()` N pages at PAGE: protection `rw`, `r`, ...; `private` or `shared`; `anon` |
+# | `P0: mmap PAGE N r private fd=F off=K` | the same for file `F` from file page K (`off=` is in pages) |
+# | ... `fixed`, `noreserve`, `populate` | `MAP_FIXED`, `MAP_NORESERVE` (no commit charge, chapter 4), `MAP_POPULATE` |
+# | `P0: munmap PAGE N` | `munmap()` N pages |
+# | `P0: mprotect PAGE N r` | `mprotect()` N pages to `r` (or `rw`, ...) |
+# | `P0: mremap PAGE OLD NEW` | `mremap()` in place: grow or shrink from OLD to NEW pages |
+# | `P0: mremap PAGE OLD NEW to DEST` | move the pages to DEST (`MREMAP_MAYMOVE \| MREMAP_FIXED`, chapter 4) |
+# | ... `dontunmap` | `MREMAP_DONTUNMAP`: leave the old range mapped, empty (chapter 4) |
+# | `P0: read PAGE [N]` / `write PAGE [N]` | touch one byte of each page: a read or a write fault |
+# | `P0: fork P1` / `P1: exit` | `fork()` a child named P1 (chapter 5); the process exits |
+# | `expect EINVAL` | the op above must fail with that errno |
+#
+# `python -m rmapkit format` prints the full reference. The book ships the scenarios it uses:
 
 # %%
 sc = load("split")
@@ -277,6 +326,19 @@ print(question('why', 1).text)
 # %%
 answer = None
 check('why', 1, answer)
+
+# %% [markdown]
+# ## What you now know
+#
+# * A chapter is a notebook over the rmapkit model: run it top to bottom, then change it.
+# * The four objects: a **VMA** describes a mapping (`vm_start`, `vm_end`, `vm_pgoff`); a
+#   **folio** is memory that remembers only `mapping` and `index`; an **anon_vma** is what
+#   anonymous folios point at; an **avc** links a VMA into an anon_vma's interval tree, keyed
+#   by the VMA's page offsets.
+# * rmap goes folio → anon_vma → the avcs whose key covers `folio->index` → each VMA →
+#   `vma_address()`, and the page table decides.
+# * Scenario lines drive the model (and, in chapter 7, your kernel); the playground and the
+#   seeded exercises (`question`, `check`, `solution`; `python -m rmapkit.exercises`) use them.
 
 # %% [markdown]
 # ## Where the model stops

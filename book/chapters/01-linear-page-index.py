@@ -290,5 +290,15 @@ answer = None
 check('why', 3, answer)
 
 # %% [markdown]
+# ## What you now know
+#
+# * `linear_page_index(vma, addr) = ((addr - vm_start) >> PAGE_SHIFT) + vm_pgoff`, with no
+#   range check; `vma_address(vma, pgoff)` inverts it and answers `-EFAULT` outside the VMA.
+# * Every new folio gets `index = linear_page_index()` of the address it was faulted at, and
+#   must keep matching every VMA that maps it: rmap has nothing else to go on.
+# * File and anonymous mappings use the same arithmetic; only where `vm_pgoff` comes from
+#   differs (the file offset, or for anonymous memory the address: chapter 2).
+
+# %% [markdown]
 # **Next:** chapter 2, the virtual anon file: why `vm_pgoff = vm_start >> PAGE_SHIFT` for
 # anonymous memory.

@@ -158,7 +158,9 @@ print(p.maps(), end="")
 # %% [markdown]
 # ## The `[anon0][fd][anon1]` example
 #
-# The discussion this book grew out of asked: map `anon0`, a page of a file (`fd`) and
+# The discussion this book grew out of (Lorenzo Stoakes' reply to David Hildenbrand on the linux-mm mailing list, April
+# 2023 (archived at [lore.kernel.org/linux-mm](https://lore.kernel.org/linux-mm/)),
+# chapter 0) asked: map `anon0`, a page of a file (`fd`) and
 # `anon1` side by side; write `anon0`; then map anonymous memory over the file page with
 # `MAP_FIXED`. What do you get?
 #
@@ -324,6 +326,19 @@ print(question('why', 5).text)
 # %%
 answer = None
 check('why', 5, answer)
+
+# %% [markdown]
+# ## What you now know
+#
+# * Private anonymous memory gets `vm_pgoff = vm_start >> PAGE_SHIFT`: page i of one virtual
+#   file sits at address `i << PAGE_SHIFT`, so fresh VMAs sit in that file where they sit in
+#   the address space.
+# * Merging then needs no special case: the file rule "offsets must continue" (plus equal
+#   flags, same file, compatible anon_vmas) merges side-by-side anonymous mappings without
+#   touching a folio.
+# * Two different anon_vmas never merge (`[anon0][fd][anon1]` with both sides written).
+# * The convention breaks where a written range moves (chapter 4), for the stack and for a
+#   private `/dev/zero` mapping; the invariant of chapter 1 never breaks.
 
 # %% [markdown]
 # **Next:** chapter 3, the split example: what happens to all this when a VMA is cut in

@@ -18,9 +18,10 @@
 #   anon_vma's interval tree with `folio->index`;
 # * what an interval tree of avcs is, and what it costs to query.
 #
-# This is the example from the discussion the book grew out of: map three pages, write
-# them, unmap the middle one. In the email's words, pages 1, 2, 3; here, as in the
-# kernel's tests, pages 0, 1 and 2 of the window.
+# This is the example from the discussion the book grew out of (Lorenzo Stoakes' reply to
+# David Hildenbrand on linux-mm, April 2023; chapter 0): map three pages, write them, unmap
+# the middle one. The reply numbers the pages 1, 2, 3; here, as in the kernel's tests, they
+# are pages 0, 1 and 2 of the window.
 
 # %% tags=["remove-cell"]
 from rmapkit import PAGE_SIZE, rmap_walk
@@ -228,6 +229,16 @@ print(question('why', 7).text)
 # %%
 answer = None
 check('why', 7, answer)
+
+# %% [markdown]
+# ## What you now know
+#
+# * `munmap()` of the middle page splits the VMA (`__split_vma()`); the upper piece gets
+#   `vm_pgoff + offset`, so both pieces still map the virtual file linearly.
+# * The anon_vma does not change: it gains one avc (`anon_vma_clone()`), and each avc is
+#   re-keyed to its VMA's new page-offset range. No folio is touched.
+# * `rmap_walk_anon()` queries the anon_vma's interval tree with `folio->index` and visits
+#   only the avcs whose key covers it: O(log n + k) for n avcs and k hits.
 
 # %% [markdown]
 # **Next:** chapter 4, `mremap()` and merging: a VMA that moves keeps its `vm_pgoff`.

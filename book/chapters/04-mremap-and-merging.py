@@ -19,7 +19,18 @@
 # * why memory that was never written is different: its `vm_pgoff` is reset to the new
 #   address, so it merges wherever it lands;
 # * the 6.16 change that lets faulted and unfaulted VMAs merge, what `MREMAP_DONTUNMAP`
-#   does to the source's anon_vma, and the 6.18-stable `copied_from` fix.
+#   does to the source's anon_vma, and the 6.18-stable `copied_from` fix (in sections
+#   marked *Deeper*, which you may skip on a first reading).
+
+# %% [markdown]
+# ## The idea in two sentences
+#
+# **A moved VMA keeps its `vm_pgoff`**, because its folios keep their `index` and the two
+# must still agree (chapter 1). **Merging needs one straight line**: two neighbours become
+# one VMA only if page offsets go up by one per page across the boundary, so a moved VMA
+# merges where its old offsets continue, which in practice means back where it came from.
+# Memory that was never written has no folios to agree with, so it takes the offset of its
+# new address and merges wherever it lands.
 
 # %% tags=["remove-cell"]
 from rmapkit import PAGE_SHIFT, PAGE_SIZE
@@ -37,17 +48,24 @@ from rmapkit.scenarios import load, run_model
 #    PAGE_SHIFT)`: the range's **own** page offset, unchanged;
 # 2. `copy_vma()` keeps it *unless* the VMA is anonymous and has no anon_vma yet
 #    (`vma_is_anonymous(vma) && !vma->anon_vma`): then `pgoff = new >> PAGE_SHIFT`, as if
-#    freshly mapped there (long-standing: `copy_vma()` lived in `mm/mmap.c` before the
-#    `mm/vma.c` split; only what may merge afterwards changed, in 6.16);
-# 3. `copy_vma()` tries to merge the new range with its neighbours at the destination
-#    (`vma_merge_copied_range()` in 6.18.y, `vma_merge_new_range()` before), with the source's
-#    flags, file and anon_vma;
+#    freshly mapped there;
+# 3. `copy_vma()` tries to merge the new range with its neighbours at the destination, with
+#    the source's flags, file and anon_vma;
 # 4. if that fails, duplicates the VMA there (`vm_area_dup()`) and `anon_vma_clone()`s it, so
 #    the new VMA is in the same anon_vma(s) as the old one.
 #
 # Then `move_page_tables()` moves the page-table entries. The folios do not move and are
 # not touched: their `index` stays what it was, and rule 1 is exactly what keeps
 # `index == linear_page_index(vma, addr)` true at the new address (chapter 1).
+#
+# <details><summary>Deeper: where this code lived, and what changed</summary>
+#
+# `copy_vma()` lived in `mm/mmap.c` before the `mm/vma.c` split; the rule for `pgoff` is
+# long-standing, and only what may merge afterwards changed, in 6.16. The merge in step 3 is
+# `vma_merge_copied_range()` in 6.18.y and `vma_merge_new_range()` before (see the
+# `copied_from` fix at the end of this chapter).
+#
+# </details>
 #
 # The scenario `mremap-faulted` writes a 3-page VMA at pages 0–2, maps an unrelated 2-page
 # VMA at pages 6–7, and moves page 2 to page 8:
@@ -143,8 +161,11 @@ for text, snap in res.steps:
 # The moved VMA became `pgoff+2` at page 2, continued `vma2`'s line and merged into it, and
 # the merged VMA keeps `vma2`'s anon_vma `av0`: the later write to page 3 puts its folio in
 # `av0` with index page 3.
+
+# %% [markdown] tags=["deeper"]
+# ## Deeper: faulted meets unfaulted, the 6.16 rule
 #
-# ## Faulted meets unfaulted: the 6.16 rule
+# *This section and the next are history and corner cases; skip them on a first reading.*
 #
 # Merging also needs the anon_vmas to agree. `mm/vma.c: is_mergeable_anon_vma()` in
 # 6.16–6.18 has three cases, with *src* the range being merged (its anon_vma is
@@ -161,8 +182,8 @@ for text, snap in res.steps:
 # `mprotect()`, `madvise()` or `mremap()`: the old rule required the target's
 # `anon_vma_chain` to be a single entry, and an unfaulted VMA's chain is empty. That was
 # broken from 2011 (965f55dea0e3) until 6.16 (879bca0a2c4f); the `merge.c` selftests below
-# check the new behaviour.
-# "Fork child" is chapter 5.
+# check the new behaviour. A *fork child* is a VMA that `fork()` linked into its parent's
+# anon_vmas as well as its own (more than one avc on its chain); chapter 5 explains it.
 #
 # `merge.c: mprotect_unfaulted_left`: 10 pages, the first 5 made read-only (a split), page
 # 5 written, the last 5 made read-only too. The written right half merges into the
@@ -187,8 +208,8 @@ res = run_model(load("mprotect-account"))
 for v in res.snapshot.process("P0").vmas:
     print(pages_of(v), v.perms, "anon_vma", v.anon_vma, "VmFlags", " ".join(v.vm_flags))
 
-# %% [markdown]
-# ## `MREMAP_DONTUNMAP` and the `copied_from` fix
+# %% [markdown] tags=["deeper"]
+# ## Deeper: `MREMAP_DONTUNMAP` and the `copied_from` fix
 #
 # `MREMAP_DONTUNMAP` moves the pages but leaves the source range mapped (empty). If the
 # **whole** source VMA moved, `dontunmap_complete()` also drops its anon links
@@ -323,6 +344,19 @@ print(question('why', 9).text)
 # %%
 answer = None
 check('why', 9, answer)
+
+# %% [markdown]
+# ## What you now know
+#
+# * `mremap()` of written anonymous memory keeps the range's `vm_pgoff` (`copy_vma()`), so
+#   every folio's `index` still matches at the new address; the moved VMA no longer has
+#   `vm_pgoff == vm_start >> PAGE_SHIFT`.
+# * A VMA is one straight line of page offsets; neighbours merge only if the line continues,
+#   so a moved written VMA merges back where it came from and hardly anywhere else.
+# * Never-written memory gets the new address's offset and merges wherever it lands.
+# * (Deeper) Since 6.16 a written range may merge with an unwritten neighbour, except a fork
+#   child; 6.18.y's `copied_from` check closes the use-after-free the 6.16 rule opened for
+#   `mremap()`.
 
 # %% [markdown]
 # **Next:** chapter 5, `fork()` and the anon_vma hierarchy.

@@ -263,5 +263,17 @@ answer = None
 check('why', 11, answer)
 
 # %% [markdown]
+# ## What you now know
+#
+# * `fork()` links the child's VMA into every anon_vma of the parent's VMA and (usually) gives
+#   it one of its own, whose `parent` and `root` point up the family.
+# * A copy-on-write copy goes into the writer's own anon_vma, with the same `index`; rmap
+#   walks for it never visit the other processes.
+# * The kernel reuses where it can: an exclusive folio is re-homed by
+#   `folio_move_anon_rmap()`, an idle ancestor anon_vma by `anon_vma_fork()`, so fork chains
+#   stop growing.
+# * A fork child's VMA (several avcs) refuses to merge with unwritten neighbours.
+
+# %% [markdown]
 # **Next:** chapter 6, `remap_pfn_range()`, where `vm_pgoff` holds something else
 # entirely.

@@ -261,5 +261,15 @@ answer = None
 check('why', 13, answer)
 
 # %% [markdown]
+# ## What you now know
+#
+# * `remap_pfn_range()` maps raw frames with special PTEs (`VM_IO | VM_PFNMAP | ...`); on a
+#   private (COW) mapping it must cover the whole VMA and stores the first PFN in `vm_pgoff`.
+# * `vm_normal_page()` tells an original frame (`pfn == vm_pgoff + offset`, no page) from a
+#   copy-on-write copy (a normal anonymous folio) with that `vm_pgoff` where there is no
+#   `pte_special` bit.
+# * Splits and moves keep the line; `VM_SPECIAL` mappings never merge and never grow.
+
+# %% [markdown]
 # **Next:** chapter 7, your kernel: the chapters' scenarios run on the machine in front of
 # you, beside the model.

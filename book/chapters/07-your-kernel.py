@@ -351,6 +351,16 @@ answer = None
 check('why', 15, answer)
 
 # %% [markdown]
+# ## What you now know
+#
+# * `run_live()` runs a scenario in real processes and reads `/proc`; `compare_runs()` puts
+#   it beside the model's run and stops at the first difference, saying what it could not see.
+# * The kernel shows VMAs, flags and present pages to their owner; frame numbers and page
+#   flags need root; anon_vmas, avcs, `folio->index` and anonymous `vm_pgoff` are never shown,
+#   so the virtual anon file is checked through what merges and what splits.
+# * Every exercise is a scenario: predict, check with the model, then ask your kernel.
+
+# %% [markdown]
 # That is the end of the book's chapters. Everything here is a model you can change: every
 # scenario is a text file (`python -m rmapkit show split`), every figure is generated
 # (`python -m rmapkit.figures figures/`), and the kernel is one `diff` away.
