@@ -117,6 +117,16 @@ class Builder:
         self.result = res
         return True
 
+    def grow(self, ops, make_line, tries=20):
+        """Add ``ops`` random ops (a count, or a (lo, hi) range to draw it from): for each,
+        up to ``tries`` lines from ``make_line()`` until one runs (None: no line this try)."""
+        n = ops if isinstance(ops, int) else self.rng.randint(*ops)
+        for _ in range(n):
+            for _try in range(tries):
+                line = make_line()
+                if line is not None and self.try_op(line):
+                    break
+
     def first(self, candidates):
         """Keep the first candidate op that succeeds; return it (None if none did)."""
         for line in candidates:

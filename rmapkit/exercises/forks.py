@@ -27,28 +27,24 @@ def _family(rng, b, ops, procs, allow):
     a, n = 0, rng.randint(2, 4)
     b.try_op(f"P0: mmap {a} {n} rw private anon")
     b.try_op(f"P0: write {a} {n}")
-    for _ in range(ops if isinstance(ops, int) else rng.randint(*ops)):
-        for _try in range(20):
-            live = [p.name for p in b.result.snapshot.processes]
-            who = rng.choice(live)
-            what = rng.choice([w for w in ("fork", "fork", "write", "write", "exit")
-                               if w in allow])
-            if what == "fork":
-                names = {p.name for p in b.result.snapshot.processes}
-                total = len([ln for ln in b.lines if " fork " in ln]) + 1
-                if total >= procs:
-                    continue
-                line = f"{who}: fork P{total}"
-                if f"P{total}" in names:
-                    continue
-            elif what == "write":
-                line = f"{who}: write {rng.randint(a, a + n - 1)}"
-            else:
-                if len(live) < 2 or who == live[-1]:
-                    continue
-                line = f"{who}: exit"
-            if b.try_op(line):
-                break
+
+    def one():
+        live = [p.name for p in b.result.snapshot.processes]
+        who = rng.choice(live)
+        what = rng.choice([w for w in ("fork", "fork", "write", "write", "exit")
+                           if w in allow])
+        if what == "fork":
+            total = len([ln for ln in b.lines if " fork " in ln]) + 1
+            if total >= procs or f"P{total}" in live:
+                return None
+            return f"{who}: fork P{total}"
+        if what == "write":
+            return f"{who}: write {rng.randint(a, a + n - 1)}"
+        if len(live) < 2 or who == live[-1]:
+            return None
+        return f"{who}: exit"
+
+    b.grow(ops, one)
     return a, n
 
 

@@ -100,11 +100,7 @@ def _random_layout(rng, ops=(3, 5), allow=LAYOUT_OPS):
     b.try_op(f"P0: mmap {first} {rng.randint(3, 5)} rw private anon")
     if rng.random() < 0.6:
         b.try_op(f"P0: write {first} {rng.randint(1, 3)}")
-    n = ops if isinstance(ops, int) else rng.randint(*ops)
-    for _ in range(n):
-        for _attempt in range(30):
-            if b.try_op(_random_op(rng, b, allow)):
-                break
+    b.grow(ops, lambda: _random_op(rng, b, allow), tries=30)
     sc, res = b.run()
     return window, sc, res
 

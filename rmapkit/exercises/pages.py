@@ -93,11 +93,7 @@ def folio_index(rng, ops):
         a, n = rng.randint(0, 3), rng.randint(2, 4)
         b.try_op(f"P0: mmap {a} {n} rw private anon")
         b.try_op(f"P0: write {a} {n if rng.random() < 0.7 else rng.randint(1, n)}")
-        for _ in range(ops if isinstance(ops, int) else rng.randint(*ops)):
-            for _try in range(20):
-                line = _index_move(rng, b)
-                if line is not None and b.try_op(line):
-                    break
+        b.grow(ops, lambda: _index_move(rng, b))
         pages = _anon_pages(b.result.snapshot, "P0")
         if not pages:
             continue
@@ -210,11 +206,7 @@ def rmap(rng, ops, procs, allow):
         b.try_op(f"P0: mmap {a} {n} rw private anon")
         b.try_op(f"P0: write {a} {n}")
         b.try_op("P0: fork P1")
-        for _ in range(ops if isinstance(ops, int) else rng.randint(*ops)):
-            for _try in range(20):
-                line = _rmap_op(rng, b, procs, allow)
-                if line is not None and b.try_op(line):
-                    break
+        b.grow(ops, lambda: _rmap_op(rng, b, procs, allow))
         snap = b.result.snapshot
         choices = [(p.name, page) for p in snap.processes
                    for page, _ in _anon_pages(snap, p.name)]
@@ -329,11 +321,7 @@ def rmap_split(rng, ops, allow):
         a, n = rng.randint(0, 2), rng.randint(4, 6)
         b.try_op(f"P0: mmap {a} {n} rw private anon")
         b.try_op(f"P0: write {a} {n}")
-        for _ in range(ops if isinstance(ops, int) else rng.randint(*ops)):
-            for _try in range(20):
-                line = _split_op(rng, b, allow)
-                if line is not None and b.try_op(line):
-                    break
+        b.grow(ops, lambda: _split_op(rng, b, allow))
         vmas = b.result.snapshot.process("P0").vmas
         pages = _anon_pages(b.result.snapshot, "P0")
         # ask where the answer is not the whole first mapping: a split happened
