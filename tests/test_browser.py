@@ -211,10 +211,14 @@ def lab(tmp_path):
 def _run_all_cells(page) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    # Every code cell's prompt becomes [n]: (not [*]: or [ ]:) once the kernel ran it.
+    # Every code cell's prompt becomes [n]: (not [*]: or [ ]:) once the kernel ran it.  The
+    # prompts shown count: a folded cell (the chapter's imports, a folded Deeper section)
+    # runs too but shows no prompt, and its output is what the next cells use.
     page.wait_for_function(
         """() => {
-            const ps = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            const ps = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                .filter(p => p.offsetParent !== null
+                             && !p.closest('.jp-Placeholder, .jp-InputPlaceholder'));
             return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent));
         }""", timeout=TIMEOUT_MS)
 
