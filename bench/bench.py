@@ -141,7 +141,7 @@ def render_latency(reps=3):
     pg = Playground("split")
     ops = ["P0: munmap 0 1", "P0: mremap 2 1 1 to 5", "P0: fork P1", "P1: write 5",
            "P1: mmap 0 2 rw private anon", "P1: write 0 2"]
-    views = ("graph", "addrspace", "tree", "diff", "graph", "addrspace")
+    views = ("graph", "address", "tree", "diff", "graph", "address")
     best = []
     for op, view in zip(ops, views):
         runs = []

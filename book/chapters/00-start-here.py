@@ -259,7 +259,7 @@ from rmapkit.widgets import Playground
 pg = Playground(window_pages=8)
 print(pg.apply("P0: munmap 1 0"), "->", pg.error)        # refused: the model is unchanged
 print(pg.apply("P0: mmap 0 4 rw private anon"), pg.apply("P0: write 0 2"))
-print(pg.text("addrspace"))
+print(pg.text("address"))
 
 # %% [markdown]
 # Now the same playground as a widget. Try `munmap` of page 1, then the *tree* view; or

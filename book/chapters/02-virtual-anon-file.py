@@ -255,7 +255,7 @@ show(res.snapshot, view="address")
 from rmapkit.widgets import Playground
 
 start = "\n".join(line for line in load("anon0-fd-anon1").text().splitlines()[:-1])
-pg = Playground(start, view="addrspace")
+pg = Playground(start, view="address")
 print(pg.apply("P0: mmap 2 1 rw private anon fixed"))
 print(pg.text())
 pg.undo()

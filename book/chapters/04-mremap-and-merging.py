@@ -267,7 +267,7 @@ for v in res.snapshot.process("P1").vmas:
 from rmapkit.widgets import Playground
 
 start = "\n".join(load("mremap-faulted").text().splitlines()[:-1])
-pg = Playground(start, view="addrspace")
+pg = Playground(start, view="address")
 print(pg.apply("P0: mremap 8 1 1 to 5"), pg.apply("P0: mmap 6 1 rw private anon fixed"))
 print(pg.text())
 print(pg.apply("P0: mremap 5 1 1 to 2"))

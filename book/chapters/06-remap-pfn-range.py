@@ -192,7 +192,7 @@ P0: read 0 4
 P0: write 1
 P0: munmap 2 1
 '''
-pg = Playground(scenario, view="addrspace")
+pg = Playground(scenario, view="address")
 print(pg.apply("P0: write 3"), pg.apply("P0: mremap 0 2 3"), "->", pg.error)
 print(pg.text())
 print("back to the start:", pg.reset())

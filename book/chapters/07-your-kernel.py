@@ -280,7 +280,7 @@ for op in ("P0: mmap 0 3 rw private anon", "P0: write 0 3", "P0: mmap 3 2 rw pri
            "P0: mprotect 3 2 r", "P0: mprotect 3 2 rw"):
     print(f"{op:32s}", pg.apply(op), pg.error or "")
 print(pg.scenario_text())
-print(pg.text("addrspace"))
+print(pg.text("address"))
 
 # %% tags=["nbval-ignore-output"]
 pg

@@ -4,7 +4,7 @@
 >>> pg = Playground(window_pages=8)
 >>> pg.apply("P0: mmap 0 3 rw private anon"), pg.apply("munmap 1 1")
 (True, True)
->>> print(pg.text("addrspace").splitlines()[2])
+>>> print(pg.text("address").splitlines()[2])
 vma    A.B
 
 Each object works from Python alone (``apply``/``undo``/``reset``/``svg``/``text``;
