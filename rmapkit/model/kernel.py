@@ -257,12 +257,7 @@ class Process:
         touch(self.mm, addr, length, write=False)
 
     def write(self, addr: int, length: int = 1) -> None:
-        """Write one byte of every page in the range (write faults, CoW).
-
-        :raises SegmentationFault: SIGSEGV where no VMA maps a page or its protection
-            forbids the access (pages before it stay touched).
-        :raises BusError: SIGBUS past the end of a mapped file, or a hole in a PFN map.
-        :raises ProcessLookupError: if this process has exited.
+        """Write one byte of every page in the range (write faults, CoW); raises as read().
 
         Model of handle_mm_fault() per page; O(p log n).
         """
