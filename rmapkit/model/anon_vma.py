@@ -28,8 +28,8 @@ class AnonVMA:
     def __init__(self, kernel: Kernel, label: str) -> None:
         self.kernel = kernel
         self.label = label
-        self.root = self
-        self.parent = self
+        self.root: AnonVMA = self
+        self.parent: AnonVMA = self
         self.refcount = 1            # the "tree is non-empty" reference
         self.num_children = 0
         self.num_active_vmas = 0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .anon_vma import AnonVMA
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
+    from .file import AddressSpace
     from .kernel import Kernel
 
 __all__ = ["Folio", "PhysMem", "ZERO_PFN"]
@@ -34,7 +35,7 @@ class Folio:
         self.label = label
         self.physmem = physmem           # the allocator (and through it the Kernel)
         self.index = 0
-        self.mapping = None          # AnonVMA (anon folio) or AddressSpace (page cache)
+        self.mapping: AnonVMA | AddressSpace | None = None   # anon folio / page cache
         self.mapcount = 0            # number of PTEs mapping it (folio_mapcount())
         self.anon_exclusive = False  # PageAnonExclusive of its (only) page
         self.in_page_cache = False

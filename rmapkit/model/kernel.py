@@ -29,7 +29,9 @@ from .vmflags import perms_string
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
     from collections.abc import Iterable
+
     from ..snapshot import Snapshot
+    from .anon_vma import AnonVMA
     from .folio import Folio
 
 __all__ = ["Kernel", "Process"]
@@ -48,9 +50,9 @@ class Kernel:
         self.mmap_base = mmap_base
         self.mmap_min_addr = mmap_min_addr
         self.physmem = PhysMem(self)
-        self.anon_vmas = {}                  # label -> AnonVMA, in allocation order
-        self.processes = {}                  # name -> Process, in spawn order
-        self.inodes = {}                     # path -> Inode
+        self.anon_vmas: dict[str, AnonVMA] = {}   # label -> AnonVMA, in allocation order
+        self.processes: dict[str, Process] = {}   # name -> Process, in spawn order
+        self.inodes: dict[str, Inode] = {}        # path -> Inode
         self._next_av = self._next_file = self._next_vma = self._next_pid = 0
         self._next_ino = 100
         self._anon_shmem = 0
@@ -142,7 +144,7 @@ class Process:
         self.kernel = kernel
         self.name = name
         self.mm = MM(kernel, self)
-        self.fds = {}
+        self.fds: dict[int, File] = {}
         self.alive = True
 
     def __repr__(self):

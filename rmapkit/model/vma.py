@@ -13,7 +13,7 @@ from operator import attrgetter
 
 from ..errors import ValidationError
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
-from .anon_vma import avc_insert, avc_remove
+from .anon_vma import AnonVMA, AnonVMAChain, avc_insert, avc_remove
 from .vmflags import flag_names
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
@@ -54,10 +54,11 @@ class VMA:
         self.vm_flags = flags
         self.vm_file = file
         self.vm_ops = vm_ops               # None: anonymous (vma_is_anonymous())
-        self.anon_vma = None
-        self.anon_vma_chain = []           # AnonVMAChain, newest first (same_vma list)
+        self.anon_vma: AnonVMA | None = None
+        self.anon_vma_chain: list[AnonVMAChain] = []   # newest first (the same_vma list)
         self.id = f"vma{mm.kernel._next_vma}"
-        self._prev = self._next = None     # address-order neighbours while linked (MM)
+        self._prev: VMA | None = None      # address-order neighbours while linked (MM)
+        self._next: VMA | None = None
         self._linked = False               # in its mm's VMA tree
         mm.kernel._next_vma += 1
 
