@@ -412,6 +412,7 @@ def test_every_chapter_fits_1280x800_with_the_sidebar_open(lab):
                 _wait_kernel_idle(page)
                 # opening a chapter must not mark it modified
                 assert page.locator(".jp-mod-dirty").count() == 0, f"{name} opens modified"
+                page.screenshot(path=str(SHOTS / f"fit-{stem}-top.png"))
                 _run_all_cells(page)
                 page.wait_for_timeout(500)          # let widgets and SVGs lay out
                 bad = page.evaluate(_OVERFLOW)

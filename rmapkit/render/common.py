@@ -101,18 +101,17 @@ class Notation:
 
     @classmethod
     def of(cls, snap: Snapshot, mode: str | None = None) -> "Notation":
-        """The notation for a snapshot: relative to its window's start, else (a Kernel's
-        own snapshot) to the lowest VMA's page if every VMA lies within 2^20 pages of it."""
-        if snap.window:
-            return cls(snap.window[0], mode)
+        """The notation for a snapshot: numbered from the book's window (WINDOW_BASE, where
+        every scenario's window starts) when everything drawn lies within 2^20 pages above
+        it, so page k means the same page in every diagram; else from the snapshot's own
+        window; else absolute."""
         starts = [v.vm_start for p in snap.processes for v in p.vmas]
-        if not starts:
-            return cls(None, mode)
-        # the book's fixed base when the VMAs sit above it, else no relative notation
-        BASE = WINDOW_BASE
-        lo, hi = min(starts), max(v.vm_end for p in snap.processes for v in p.vmas)
-        base = BASE if BASE <= lo and hi - BASE < WINDOW_PAGES << PAGE_SHIFT else None
-        return cls(base, mode)
+        ends = [v.vm_end for p in snap.processes for v in p.vmas]
+        lo = min(starts + ([snap.window[0]] if snap.window else []), default=None)
+        hi = max(ends + ([snap.window[1]] if snap.window else []), default=None)
+        if lo is not None and WINDOW_BASE <= lo and hi - WINDOW_BASE < WINDOW_PAGES << PAGE_SHIFT:
+            return cls(WINDOW_BASE, mode)
+        return cls(snap.window[0] if snap.window else None, mode)
 
     def _rel(self, page: int | None) -> int | None:
         if self.base_pgoff is None or page is None:
