@@ -208,7 +208,7 @@ def lab(tmp_path):
         server.stop()
 
 
-def _run_all_cells(page) -> None:
+def _run_all_cells(page, timeout_ms: int = TIMEOUT_MS) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     # Every code cell's prompt becomes [n]: (not [*]: or [ ]:) once the kernel ran it.  The
@@ -220,7 +220,7 @@ def _run_all_cells(page) -> None:
                 .filter(p => p.offsetParent !== null
                              && !p.closest('.jp-Placeholder, .jp-InputPlaceholder'));
             return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent));
-        }""", timeout=TIMEOUT_MS)
+        }""", timeout=timeout_ms)
 
 
 def _labelled(root, css: str, label: str):
@@ -413,7 +413,13 @@ def test_every_chapter_fits_1280x800_with_the_sidebar_open(lab):
                 # opening a chapter must not mark it modified
                 assert page.locator(".jp-mod-dirty").count() == 0, f"{name} opens modified"
                 page.screenshot(path=str(SHOTS / f"fit-{stem}-top.png"))
-                _run_all_cells(page)
+                try:
+                    # eight chapters in a row on a busy machine: give each one three minutes
+                    _run_all_cells(page, timeout_ms=3 * TIMEOUT_MS)
+                except Exception:
+                    page.screenshot(path=str(SHOTS / f"failure-{stem}.png"))
+                    print("jupyter log:\n", lab.log())
+                    raise
                 page.wait_for_timeout(500)          # let widgets and SVGs lay out
                 bad = page.evaluate(_OVERFLOW)
                 if bad:
