@@ -53,6 +53,7 @@ class VMAView:
     file: str | None = None         # model only: label of vm_file, the struct file ("file2")
     mapping: str | None = None      # model only: label of vm_file->f_mapping ("as102"); two
                                     # open()s of one path are two files with one mapping
+    anon_huge_pages: int | None = None  # smaps AnonHugePages in kB: 2048 per PMD-mapped THP
 
     @property
     def pages(self) -> int:
@@ -76,6 +77,10 @@ class PageView:
     mapping: str | None = None      # model only: "av1" or "as102" (folio->mapping)
     folio: str | None = None        # model only: "folio5"
     anon_exclusive: bool | None = None  # model only: PageAnonExclusive
+    thp: bool | None = None         # kpageflags KPF_THP: a page of a large folio (any size)
+    compound: str | None = None     # kpageflags: "head" (KPF_COMPOUND_HEAD), "tail" or ""
+    order: int | None = None        # order of the folio holding the page (head + its tails)
+    pmd: bool | None = None         # mapped by a huge PMD (PAGEMAP_SCAN PAGE_IS_HUGE)
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,13 @@ class FolioView:
     index: int
     mapping: str | None             # "av1" / "as102" / None (zero page)
     anon: bool
-    mapcount: int
+    mapcount: int                   # folio_mapcount(): _large_mapcount of a large folio
     anon_exclusive: tuple[bool, ...]
+    order: int = 0
+    entire_mapcount: int = 0        # PMD mappings
+    page_mapcounts: tuple[int, ...] = ()  # PTE mappings of each page (large folios)
+    partially_mapped: bool = False  # PG_partially_mapped (deferred split)
+    maybe_shared: bool = False      # folio_maybe_mapped_shared()
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,9 @@ class Snapshot:
     folios: tuple[FolioView, ...] = ()
     address_spaces: tuple[AddressSpaceView, ...] = ()
     unknown: dict = field(default_factory=dict)  # field name -> why it is not observable
+    # THP event counters since the run began ("hugepages-64kB/anon_fault_alloc": 1, ...;
+    # see rmapkit.live.thp.COUNTERS); empty when not recorded.
+    counters: dict = field(default_factory=dict)
 
     def process(self, name: str) -> ProcessView:
         for p in self.processes:

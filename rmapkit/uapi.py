@@ -12,6 +12,8 @@ writes them out again.
 
 __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "PAGE_MASK",
+    "THP_ANON_ORDERS", "THP_FILE_ORDERS", "THP_CHOICES", "THP_DEFAULTS", "THP_ANON_KEYS",
+    "thp_size_key", "check_thp_value",
     "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC", "PROT_SEM", "PROT_GROWSDOWN", "PROT_GROWSUP",
     "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE", "MAP_DROPPABLE", "MAP_TYPE",
     "MAP_FIXED", "MAP_ANONYMOUS", "MAP_ANON", "MAP_GROWSDOWN", "MAP_DENYWRITE",
@@ -132,3 +134,83 @@ FALLOC_FL_ZERO_RANGE = 0x10
 FALLOC_FL_INSERT_RANGE = 0x20
 FALLOC_FL_UNSHARE_RANGE = 0x40
 FALLOC_FL_WRITE_ZEROES = 0x80
+
+# /sys/kernel/mm/transparent_hugepage/: the files rmapkit knows, their values and a stock
+# 6.18's defaults (mm/huge_memory.c: enabled_store(), defrag_store(), anon_enabled_store(),
+# thpsize_shmem_enabled_store(), single_hugepage_flag_store(); mm/shmem.c:
+# shmem_enabled_store(); mm/khugepaged.c).  Shared by the model (ThpSettings), the live
+# side (rmapkit.live.thp) and the scenario parser, so all three accept and refuse the same
+# values.  ``anon_beside_full`` is a knob of the reference machine's kernel that mainline
+# does not have; 0 means mainline behaviour.
+_THP_PMD_ORDER = 9
+
+# THP_ORDERS_ALL_ANON: orders 2..PMD_ORDER (order 1 is never an anonymous THP order).
+THP_ANON_ORDERS = tuple(range(2, _THP_PMD_ORDER + 1))
+# thpsize_create(): directories for anon and file orders 1..9; ``enabled`` only for anon.
+THP_FILE_ORDERS = tuple(range(1, _THP_PMD_ORDER + 1))
+
+
+def thp_size_key(order, name="enabled"):
+    """``"hugepages-64kB/enabled"`` for order 4. O(1)."""
+    return f"hugepages-{(PAGE_SIZE << order) >> 10}kB/{name}"
+
+
+THP_CHOICES = {
+    "enabled": ("always", "madvise", "never"),
+    "defrag": ("always", "defer", "defer+madvise", "madvise", "never"),
+    "use_zero_page": ("0", "1"),
+    "shmem_enabled": ("always", "within_size", "advise", "never", "deny", "force"),
+    "shrink_underused": ("0", "1"),
+    "khugepaged/defrag": ("0", "1"),
+}
+_NUMBERS = {"khugepaged/max_ptes_none": (0, 511),
+            "khugepaged/max_ptes_swap": (0, 511),
+            "khugepaged/max_ptes_shared": (0, 511),
+            "khugepaged/pages_to_scan": (1, 1 << 32),
+            "khugepaged/scan_sleep_millisecs": (0, 1 << 32),
+            "khugepaged/alloc_sleep_millisecs": (0, 1 << 32),
+            "anon_beside_full": (0, 1 << 32)}
+for _o in THP_ANON_ORDERS:
+    THP_CHOICES[thp_size_key(_o)] = ("always", "inherit", "madvise", "never")
+for _o in THP_FILE_ORDERS:
+    THP_CHOICES[thp_size_key(_o, "shmem_enabled")] = ("always", "inherit", "within_size",
+                                                   "advise", "never")
+
+# A stock 6.18 built like this machine (TRANSPARENT_HUGEPAGE_MADVISE=y): hugepage_init_sysfs()
+# puts the PMD order in ``inherit`` and leaves every other size ``never``.
+THP_DEFAULTS = {
+    "enabled": "madvise", "defrag": "madvise", "use_zero_page": "1",
+    "shmem_enabled": "never", "shrink_underused": "1", "khugepaged/defrag": "1",
+    "khugepaged/max_ptes_none": "511", "khugepaged/max_ptes_swap": "64",
+    "khugepaged/max_ptes_shared": "256", "khugepaged/pages_to_scan": "4096",
+    "khugepaged/scan_sleep_millisecs": "10000", "khugepaged/alloc_sleep_millisecs": "60000",
+    "anon_beside_full": "0",
+}
+for _o in THP_ANON_ORDERS:
+    THP_DEFAULTS[thp_size_key(_o)] = "inherit" if _o == _THP_PMD_ORDER else "never"
+for _o in THP_FILE_ORDERS:
+    THP_DEFAULTS[thp_size_key(_o, "shmem_enabled")] = \
+        "inherit" if _o == _THP_PMD_ORDER else "never"
+
+
+def check_thp_value(key, value):
+    """``(normalised value, None)`` if sysfs accepts ``value`` for ``key``, else
+    ``(None, why)`` (the write would fail with EINVAL).  O(1)."""
+    v = str(value).strip()
+    if key in THP_CHOICES:
+        if v not in THP_CHOICES[key]:
+            return None, f"{key}: {value!r} is not one of {', '.join(THP_CHOICES[key])}"
+        return v, None
+    if key in _NUMBERS:
+        lo, hi = _NUMBERS[key]
+        if not v.isdigit() or not lo <= int(v) <= hi:
+            return None, f"{key}: {value!r} is not a number in {lo}..{hi}"
+        return str(int(v)), None
+    return None, f"{key}: no such file"
+
+
+# The settings that decide what an anonymous or shmem fault gets (the rest only tune
+# khugepaged and allocation effort).
+THP_ANON_KEYS = ("enabled", "use_zero_page", "shmem_enabled") + tuple(
+    thp_size_key(o) for o in THP_ANON_ORDERS) + tuple(
+    thp_size_key(o, "shmem_enabled") for o in THP_FILE_ORDERS)

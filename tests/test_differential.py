@@ -17,7 +17,7 @@ import pytest
 from rmapkit import live
 from rmapkit.scenarios import compare_runs, load, names, run_live_many, run_model
 from rmapkit.scenarios.differential import agree, minimal_failure, report
-from rmapkit.scenarios.generate import random_scenarios
+from rmapkit.scenarios.generate import random_scenarios, random_thp_scenarios
 
 LIVE_OK, LIVE_WHY = live.available()
 DISK_DIR = live.disk_dir() if LIVE_OK else None
@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.live,
 
 FIRST_SEED = int(os.environ.get("RMAPKIT_DIFF_SEED", "1"))
 COUNT = int(os.environ.get("RMAPKIT_DIFF_COUNT", "320"))
+THP_COUNT = int(os.environ.get("RMAPKIT_DIFF_THP_COUNT", "120"))
 SHOWN = 3           # disagreements shrunk and printed per failing run
 
 
@@ -72,4 +73,26 @@ def test_random_scenarios_agree_with_the_kernel():
         pytest.fail(f"{len(found)} of {COUNT} random scenarios disagree "
                     f"({', '.join(d.scenario.name for d in found)}); the smallest failing "
                     f"prefix of the first {len(shown)}, as scenario files:\n\n"
+                    + "\n\n".join(shown))
+
+
+def test_random_thp_scenarios_agree_with_the_kernel():
+    """>= 100 random scenarios around 2 MiB blocks under the THP presets of
+    rmapkit.scenarios.generate.THP_PRESETS (PMD THP, 16K-256K mTHP, use_zero_page=0):
+    every op's outcome and the final state (pages, folio orders, head/tail, PMD mappings,
+    AnonHugePages, the THP counters) must agree.  They run as root with the kernel set as
+    each scenario says (rmapkit.live.thp.configured(): restored afterwards)."""
+    if os.geteuid() != 0:
+        pytest.skip("THP scenarios set /sys/kernel/mm/transparent_hugepage: needs root")
+    t0 = time.monotonic()
+    scs = random_thp_scenarios(FIRST_SEED, THP_COUNT)
+    assert len(scs) >= 100
+    found = agree(scs, steps=False)
+    took = time.monotonic() - t0
+    print(f"\n{THP_COUNT} random THP scenarios ({sum(len(s.ops) for s in scs)} ops) in "
+          f"{took:.1f} s: {len(found)} disagree")
+    if found:
+        shown = [report(minimal_failure(d)) for d in found[:SHOWN]]
+        pytest.fail(f"{len(found)} of {THP_COUNT} random THP scenarios disagree "
+                    f"({', '.join(d.scenario.name for d in found)}):\n\n"
                     + "\n\n".join(shown))

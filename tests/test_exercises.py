@@ -313,7 +313,7 @@ CHECK_RE = __import__("re").compile(
 # What each chapter must ask (the issue's list): chapter -> kinds.
 CHAPTER_KINDS = {1: {"page-index"}, 2: {"merge"}, 3: {"rmap-split"},
                  4: {"vma-pgoff", "move-back"}, 5: {"cow", "chain"}, 6: {"pfn", "normal"},
-                 7: {"vma-count"}}
+                 7: {"vma-count"}, 8: {"thp-order", "thp-mapcount"}}
 
 
 def _exercise_cells(nb):
@@ -410,3 +410,25 @@ def test_chapters_ask_their_kinds_and_why():
         whys = {s for _, k, s, _, lit in ex if k == "why" and lit is None}
         assert len(whys) >= 2 and all(
             get_case("why", s).extra["chapter"] == ch for s in whys), (path.name, whys)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_thp_order_agrees_with_the_model_and_the_derivation(seed):
+    """The answer is the order of the folio at the written page in a fresh model run, and
+    the derivation ends on the same order (alloc_anon_folio(): highest order that fits)."""
+    from rmapkit.scenarios import parse as parse_sc
+    sol = solution("thp-order", seed)
+    q = question("thp-order", seed)
+    res = run_model(parse_sc(q.scenario, name="x"))
+    page = int(q.text.split("The last op writes page ")[1].split(",")[0])
+    pv = next(pg for pg in res.snapshot.process("P0").pages
+              if (pg.addr - BASE) // PAGE_SIZE == page)
+    assert sol.answer == pv.order
+    assert f"order-{pv.order} folio" in sol.derivation
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_thp_mapcount_is_the_models_large_mapcount(seed):
+    sol = solution("thp-mapcount", seed)
+    assert isinstance(sol.answer, int) and 0 <= sol.answer <= 48
+    assert sol.derivation.splitlines()[-1].split(" -> ")[-1].startswith(str(sol.answer))

@@ -43,7 +43,7 @@ NB_DIR = ROOT / "notebooks"
 CHAPTERS = [
     "00-start-here", "01-linear-page-index", "02-virtual-anon-file", "03-split-example",
     "04-mremap-and-merging", "05-fork-and-anon-vma-hierarchy", "06-remap-pfn-range",
-    "07-your-kernel",
+    "07-your-kernel", "08-large-folios",
 ]
 
 

@@ -93,7 +93,7 @@ def test_file_io_ops_lower_pages_to_bytes_and_disk_files_round_trip():
     ("P0: frobnicate 1", 1, "unknown op 'frobnicate'"),
     ("wibble", 1, "unknown line 'wibble'"),
     ("P0: madvise 0 1 sideways", 1, "unknown advice 'sideways'"),
-    ("window 9999\nP0: munmap 0 1", 1, "at most 512 pages"),
+    ("window 9999\nP0: munmap 0 1", 1, "at most 2048 pages"),
     ("P0: munmap x 1", 1, "page number must be a whole number, not 'x'"),
     ("device d 4 pfn=16\nP0: open d rw as D", 2, "exists only in the model"),
     ("# only a comment", None, "the scenario has no ops"),

@@ -383,3 +383,36 @@ def test_playground_replays_an_exercise():
     page = int(q.prompt.split("page ")[1].split()[0])
     pv = next(p for p in pg.snapshot().process("P0").pages if p.addr == BASE + page * PAGE_SIZE)
     assert pv.index == solution("folio-index", 2).answer
+
+
+def test_large_folio_explorer_is_the_issue_example():
+    """64 KiB folio, mremap to a misaligned address, fork, a write: order 4, index and
+    vm_pgoff kept, large mapcount 31; every step is a scenario the kernel can replay."""
+    from rmapkit.widgets import LargeFolioExplorer
+    ex = LargeFolioExplorer(size="64kB", pages=32)
+    r = ex.run(fault_page=5, move="misaligned", fork=True, write_page=5)
+    assert (r["order"], r["index_kept"], r["large_mapcount"], r["pmd"]) == (4, True, 31, False)
+    assert r["vm_pgoff"] == r["index"] and "mremap 0 32 32 to 49" in ex.scenario_text()
+    assert "[---].[--------]" in ex.text()
+    r = ex.run(size="2048kB", pages=512, fault_page=3, move="aligned", write_page=None)
+    assert (r["order"], r["pmd"], r["entire_mapcount"]) == (9, True, 2)
+    r = ex.run(move="misaligned")
+    assert (r["pmd"], r["large_mapcount"]) == (False, 1024)
+    before = ex.result
+    assert ex.run(pages=3) is before and "pages must be" in ex.error
+    assert ex.run(size="8kB") is before and "size must be" in ex.error
+    assert ex.run(fault_page=600) is before and ex.error
+
+
+def test_large_folio_ui_follows_the_explorer():
+    pytest.importorskip("ipywidgets")
+    from rmapkit.widgets import LargeFolioExplorer
+    ex = LargeFolioExplorer()
+    ui = ex._make_ui()
+    ex._ui = ui
+    ui.size.value = "16kB"
+    assert ex.size == "16kB" and ex.result["order"] == 2
+    ui.fork.value = True
+    assert ex.fork and ex.result["large_mapcount"] == 8
+    ex.run(pages=8)
+    assert ui.pages.value == 8 and len(ui.write.options) == 9

@@ -242,6 +242,38 @@ if LIVE:
 # them; the model has no readahead (the README's "Not modelled" says exactly what differs).
 
 # %% [markdown]
+# ## Large folios under your own THP settings
+#
+# Chapter 8's scenarios set the THP sizes they need. Here the same scenarios run with **your
+# kernel's** settings instead: the model is configured like the kernel in front of it
+# (`Kernel(thp=read_settings())`, every fault-relevant file of
+# `/sys/kernel/mm/transparent_hugepage/`), and the kernel is left as it is. With the stock
+# settings (`enabled=madvise`, only the 2 MiB size on) the mTHP scenarios get 4 KiB pages in
+# both; on a kernel with more sizes enabled both get those folios.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from dataclasses import replace
+
+from rmapkit.live.thp import read_settings
+from rmapkit.uapi import THP_ANON_KEYS
+
+mine = read_settings()
+yours = tuple((key, mine[key]) for key in THP_ANON_KEYS if key in mine)
+print("your THP settings:", {k: v for k, v in yours
+                             if k in ("enabled", "use_zero_page") or v != "never"})
+THP_SCENARIOS = [n for n in shipped() if n.startswith(("thp-", "mthp-"))]
+if LIVE:
+    scs = [replace(load(n), thp=yours) for n in THP_SCENARIOS]
+    for sc, k_res in zip(scs, run_live_many(scs)):
+        if k_res.skipped or k_res.error:
+            verdict = k_res.skipped or f"live run failed: {k_res.error}"
+        else:
+            d = compare_runs(run_model(sc, strict=False), k_res)
+            verdict = "agree" if not d else f"DIFFER after op {d.step + 1}: {d.op}"
+        print(f"  {sc.name:28s} {verdict}")
+
+# %% [markdown]
 # ## Reading a difference
 #
 # When they differ, `Diff.text()` (or the `Diff` object itself, displayed as a table in

@@ -28,7 +28,7 @@ rmap-split (3), vma-pgoff, move-back, folio-index (4), cow, chain, rmap (5), pfn
 vma-count (7), and the multiple-choice ``why`` (two per chapter: seeds 2c and 2c+1).
 """
 
-from rmapkit.exercises import arith, forks, layout, pages, why  # noqa: F401 (register kinds)
+from rmapkit.exercises import arith, folios, forks, layout, pages, why  # noqa: F401 (register kinds)
 from rmapkit.exercises.core import (KINDS, Question, Result, Solution, check, question,
                                     reset_tries, solution)
 

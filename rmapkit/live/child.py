@@ -33,6 +33,7 @@ import sys
 import tempfile
 
 from rmapkit.live import FILES_DIR, GUARD_FLAGS, _files_parent, procfs, wire
+from rmapkit.live import thp as live_thp
 from rmapkit.live.worker import MAX_MSG, start_p0
 from rmapkit.snapshot import Snapshot
 from rmapkit.uapi import PAGE_SIZE
@@ -62,6 +63,8 @@ class Run:
         self.order = []             # live process names, in creation order
         self.all_pids = []          # every process started, for the caller to check
         self.files_dir = None
+        # THP counters at the start (global; only meaningful while nothing else uses THP)
+        self.counters0 = live_thp.read_counters() if prog.get("counters") else None
 
     # -- processes ---------------------------------------------------------------------
     def start(self):
@@ -159,6 +162,11 @@ class Run:
             _reap(pid)
 
     def snapshot(self):
+        counters = {}
+        if self.counters0 is not None:
+            now = live_thp.read_counters()
+            counters = {k: v - self.counters0[k] for k, v in now.items()
+                        if k in self.counters0}
         processes, unknown = [], {}
         rename = {self.files_dir: FILES_DIR}
         if self.disk_files_dir:
@@ -172,7 +180,7 @@ class Run:
         for k, why in procfs.MODEL_ONLY_FIELDS.items():
             unknown.setdefault(k, why)
         return Snapshot(source="live", processes=procfs.number_process_frames(processes),
-                        window=self.window, unknown=unknown)
+                        window=self.window, unknown=unknown, counters=counters)
 
     def stop(self):
         for name, pid in list(self.pids.items()):

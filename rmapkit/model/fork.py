@@ -13,7 +13,9 @@ from .anon_vma import anon_vma_fork
 from .fault import zap_vma_pages
 from .merge import remove_vma_from_mm, vm_area_dup, vma_link
 from .mm import PTE
-from .rmap import vm_normal_page
+from .mm import PMD_SHIFT
+from .rmap import folio_add_anon_rmap_ptes, vm_normal_page
+from .thp import copy_huge_pmd
 from .vmflags import (VM_DONTCOPY, VM_LOCKED_MASK, VM_MIXEDMAP, VM_PFNMAP, VM_WIPEONFORK,
                       is_cow_mapping)
 
@@ -32,17 +34,33 @@ def _vma_needs_copy(src):
 def _copy_page_range(dst, src):
     """Copy src's present PTEs into dst, write-protecting CoW pages in both.
 
-    Model of copy_page_range() -> copy_present_ptes(): an anon page becomes shared and
-    loses PageAnonExclusive (folio_try_dup_anon_rmap_pte()). O(k log P).
+    Model of copy_page_range() -> copy_pmd_range() / copy_present_ptes(): an anon page
+    becomes shared and loses PageAnonExclusive (folio_try_dup_anon_rmap_ptes(); a large
+    folio's pages also count the child's mm); a huge PMD is copied whole
+    (copy_huge_pmd()); the child gets a PTE table wherever the parent has one in the
+    VMA. O(k log P).
     """
     smm, dmm = src.vm_mm, dst.vm_mm
     cow = is_cow_mapping(src.vm_flags)
+    if smm.pte_tables:
+        for b in range(src.vm_start >> PMD_SHIFT, ((src.vm_end - 1) >> PMD_SHIFT) + 1):
+            if b in smm.pte_tables:
+                dmm.pte_tables.add(b)
     for a, pte in smm.ptes_in(src.vm_start, src.vm_end):
+        if pte.pmd is not None:
+            if a == pte.pmd.haddr:
+                copy_huge_pmd(dmm, smm, pte.pmd, cow)
+            continue
         folio = vm_normal_page(src, a, pte)
         if folio is not None:
-            folio.mapcount += 1
-            if folio.anon:
-                folio.anon_exclusive = False
+            if folio.order:
+                i = pte.pfn - folio.pfn
+                folio._excl[i] = False
+                folio_add_anon_rmap_ptes(folio, i, 1, dmm, False)
+            else:
+                folio.mapcount += 1
+                if folio.anon:
+                    folio.anon_exclusive = False
         if cow and pte.writable:
             pte.writable = False
         dmm.pgtable[a] = PTE(pte.folio, pte.pfn, pte.writable, pte.special)
@@ -78,3 +96,4 @@ def exit_mmap(mm: MM) -> None:
         zap_vma_pages(vma)
     for vma in vmas:
         remove_vma_from_mm(vma)
+    mm.pte_tables.clear()

@@ -25,6 +25,7 @@ from .fork import dup_mmap, exit_mmap
 from .mm import DEFAULT_MMAP_BASE, MM
 from .mmap import do_madvise, do_mmap, do_mprotect, do_munmap
 from .mremap import do_mremap
+from .thp import ThpSettings, new_thp_stats, new_vmstat
 from .vmflags import perms_string
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
@@ -41,11 +42,20 @@ class Kernel:
     """Physical memory, the page cache, files and processes of one simulated machine.
 
     ``max_map_count`` mirrors ``vm.max_map_count`` (65530 by default); ``mmap_base`` is
-    fixed (the model does no address-space randomisation).
+    fixed (the model does no address-space randomisation).  ``thp`` sets files of
+    /sys/kernel/mm/transparent_hugepage/ (``{"hugepages-64kB/enabled": "madvise"}``; see
+    ThpSettings; ``rmapkit.live.thp.read_settings()`` reads the running kernel's);
+    ``k.thp[...]`` reads and writes them later.  ``thp_stats[order]`` are the
+    hugepages-<size>kB/stats/ counters, ``vmstat`` the THP lines of /proc/vmstat, and
+    ``thp_fail_orders`` a failure-injection switch: THP allocations of those orders fail.
     """
 
     def __init__(self, max_map_count: int = 65530, mmap_base: int = DEFAULT_MMAP_BASE,
-                 mmap_min_addr: int = PAGE_SIZE) -> None:
+                 mmap_min_addr: int = PAGE_SIZE, thp: dict | None = None) -> None:
+        self.thp = ThpSettings(thp)
+        self.thp_stats = new_thp_stats()
+        self.vmstat = new_vmstat()
+        self.thp_fail_orders: set[int] = set()
         self.sysctl_max_map_count = max_map_count
         self.mmap_base = mmap_base
         self.mmap_min_addr = mmap_min_addr
@@ -384,6 +394,34 @@ class Process:
         """The folio mapped at ``addr`` (the zero page is one too), or None. O(log P)."""
         pte = self.mm.pgtable.get(addr & ~(PAGE_SIZE - 1))
         return None if pte is None else pte.folio
+
+    def page_at(self, addr: int) -> Page | None:
+        """The ``Page`` mapped at ``addr`` (through a PTE or a huge PMD), or None.
+
+        ``.pfn``, ``.folio``, ``.index`` (= folio.index + (pfn - folio.pfn)), ``.mapcount``
+        (PTE mappings of this page), ``.anon_exclusive``.  A raw PFN of remap_pfn_range()
+        has no struct page: None.  Model of follow_page() / vm_normal_page(). O(log P).
+
+        >>> from rmapkit import Kernel
+        >>> from rmapkit.uapi import *
+        >>> k = Kernel(thp={"hugepages-64kB/enabled": "madvise"})
+        >>> p = k.spawn()
+        >>> a = p.mmap(0x200000000000, 32 * 4096, PROT_READ | PROT_WRITE,
+        ...            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+        >>> p.madvise(a, 32 * 4096, MADV_HUGEPAGE)
+        0
+        >>> p.write(a + 5 * 4096)
+        >>> pg = p.page_at(a + 5 * 4096)
+        >>> pg.folio.order, pg.folio.nr_pages, pg.index - pg.folio.index, pg.mapcount
+        (4, 16, 5, 1)
+        """
+        pte = self.mm.pgtable.get(addr & ~(PAGE_SIZE - 1))
+        if pte is None or pte.folio is None:
+            return None
+        f = pte.folio
+        if f.pfn == 0x10:                    # the small zero page (one frame)
+            return f.page(0)
+        return f.page(pte.pfn - f.pfn)
 
     def maps(self) -> str:
         """/proc/PID/maps, byte for byte in the kernel's format.  Model of show_map_vma(). O(n)."""

@@ -25,25 +25,45 @@ if TYPE_CHECKING:                        # names for annotations only (no import
     from .kernel import Kernel, Process
     from .vma import VMA
 
-__all__ = ["MM", "PTE", "TASK_SIZE", "PMD_SIZE", "DEFAULT_MMAP_BASE"]
+__all__ = ["MM", "PTE", "PMD", "TASK_SIZE", "PMD_SIZE", "PMD_SHIFT", "DEFAULT_MMAP_BASE"]
 
 TASK_SIZE = (1 << 47) - PAGE_SIZE          # x86-64, 4-level paging: TASK_SIZE_MAX
-PMD_SIZE = 1 << 21
+PMD_SHIFT = 21
+PMD_SIZE = 1 << PMD_SHIFT
 DEFAULT_MMAP_BASE = 0x7ffff7fff000          # a fixed mmap_base: the model does no ASLR
 _GAP_LIST_MAX = 1024                        # see MM._gaps
 
 
 class PTE:
-    """A present page-table entry: the folio (or raw ``pfn``), writability, special bit."""
+    """A present page-table entry: the folio (or raw ``pfn``), writability, special bit.
 
-    __slots__ = ("folio", "pfn", "writable", "special")
+    A PMD mapping of a 2 MiB folio is kept as 512 entries that all point at one ``PMD``
+    (``pmd``): range walks then see every page, and the PMD says how it is mapped.
+    """
+
+    __slots__ = ("folio", "pfn", "writable", "special", "pmd")
 
     def __init__(self, folio: Folio | None, pfn: int, writable: bool,
-                 special: bool = False) -> None:
+                 special: bool = False, pmd: PMD | None = None) -> None:
         self.folio = folio               # None for a raw PFN installed by remap_pfn_range()
         self.pfn = pfn
         self.writable = writable
         self.special = special           # pte_special(): zero page and remapped PFNs
+        self.pmd = pmd                   # the PMD this page is mapped through, or None
+
+
+class PMD:
+    """A huge PMD entry mapping the 2 MiB block at ``haddr`` (pmd_trans_huge()): a PMD THP
+    or the huge zero folio.  Its writability is that of its 512 entries."""
+
+    __slots__ = ("folio", "haddr")
+
+    def __init__(self, folio, haddr):
+        self.folio = folio
+        self.haddr = haddr
+
+    def __repr__(self):
+        return f"<PMD {self.haddr:#x} -> {self.folio.label}>"
 
 
 class _VMATree(SortedKeyList):
@@ -102,6 +122,10 @@ class MM:
         self._gaps = {TASK_SIZE.bit_length() - 1: [(TASK_SIZE, 0)]}
         self._gap_pending = {}
         self.pgtable = SortedDict()          # page address -> PTE
+        # Huge PMDs by their 2 MiB-aligned address, and the 2 MiB blocks (addr >> 21) that
+        # own a PTE table: a fault tries a PMD only where there is neither (pmd_none()).
+        self.pmds = {}
+        self.pte_tables = set()
         self.map_count = 0
         self.mmap_base = kernel.mmap_base
         self.mmap_min_addr = kernel.mmap_min_addr

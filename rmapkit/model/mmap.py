@@ -31,8 +31,9 @@ from .file import FMODE_READ, FMODE_WRITE
 from .merge import VMG, remove_vma_from_mm, vma_link, vma_merge_new_range, vma_modify, __split_vma
 from .mm import TASK_SIZE
 from .vma import VMA
-from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC,
-                      VM_HUGETLB, VM_IO, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
+from .thp import free_pgtables, madvise_collapse
+from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC, VM_HUGEPAGE,
+                      VM_HUGETLB, VM_NOHUGEPAGE, VM_IO, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
                       VM_MAYWRITE, VM_NORESERVE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEQ_READ,
                       VM_SHARED, VM_SPECIAL, VM_WIPEONFORK, VM_WRITE, calc_vm_flag_bits,
                       calc_vm_prot_bits)
@@ -244,6 +245,7 @@ def do_vmi_align_munmap(mm: MM, start: int, end: int, vmas: list[VMA] | None = N
     for vma in vmas:
         zap_vma_pages(vma)                        # unmap_region() -> unmap_vmas()
         remove_vma_from_mm(vma)
+    free_pgtables(mm, start, end)
 
 
 def do_munmap(mm: MM, start: int, length: int) -> int:
@@ -343,6 +345,8 @@ _FLAG_ADVICE = {
     MADV_DOFORK: (0, VM_DONTCOPY), MADV_WIPEONFORK: (VM_WIPEONFORK, 0),
     MADV_KEEPONFORK: (0, VM_WIPEONFORK), MADV_DONTDUMP: (VM_DONTDUMP, 0),
     MADV_DODUMP: (0, VM_DONTDUMP),
+    # mm/khugepaged.c: hugepage_madvise(): only the flags; no mapping is touched.
+    MADV_HUGEPAGE: (VM_HUGEPAGE, VM_NOHUGEPAGE), MADV_NOHUGEPAGE: (VM_NOHUGEPAGE, VM_HUGEPAGE),
 }
 
 
@@ -380,13 +384,16 @@ def do_madvise(mm: MM, start: int, length: int, advice: int) -> int:
     (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, DONTDUMP, DODUMP, NORMAL, RANDOM,
     SEQUENTIAL) goes through vma_modify (merge or split); MADV_DONTNEED zaps the pages;
     MADV_FREE and MADV_WILLNEED change nothing visible in the model (lazy freeing happens
-    only under reclaim, which is not modelled).  As in the kernel, VMAs are advised in
+    only under reclaim, which is not modelled; MADV_FREE on part of a large folio would
+    split it, which raises NotImplementedError).  MADV_HUGEPAGE / MADV_NOHUGEPAGE set and
+    clear VM_HUGEPAGE / VM_NOHUGEPAGE; MADV_COLLAPSE is mm/khugepaged.c:
+    madvise_collapse() (rmapkit.model.thp).  As in the kernel, VMAs are advised in
     address order and an error stops the walk where it happens: VMAs before a refused one
     (EINVAL) keep their new advice, and holes give ENOMEM after the rest was advised.
     O(k log n).
     """
     call = "madvise"
-    known = set(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED}
+    known = set(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED, MADV_COLLAPSE}
     if advice not in known:
         if advice in _MADV_VALID:
             raise NotImplementedError(f"madvise advice {advice} is not modelled")
@@ -414,7 +421,15 @@ def do_madvise(mm: MM, start: int, length: int, advice: int) -> int:
         s, e = max(a, vma.vm_start), min(end, vma.vm_end)
         _madvise_check(vma, advice, call)
         if advice == MADV_DONTNEED:
-            zap_page_range_single(vma, s, e - s)    # madvise_dontneed_single_vma()
+            zap_page_range_single(vma, s, e - s, reclaim_pt=True)  # madvise_dontneed_single_vma()
+        elif advice == MADV_FREE:
+            _madvise_free_check(mm, s, e)
+        elif advice == MADV_COLLAPSE:
+            # madvise_walk_vmas(): a VMA's error ends the walk and is the result.
+            r = madvise_collapse(mm, vma, s, e)
+            if r:
+                raise syscall_error(r, call, f"MADV_COLLAPSE of [{s:#x}, {e:#x}) in "
+                                    f"{vma.id} failed")
         elif advice in _FLAG_ADVICE:
             add, clear = _FLAG_ADVICE[advice]
             newflags = (vma.vm_flags | add) & ~clear
@@ -426,3 +441,16 @@ def do_madvise(mm: MM, start: int, length: int, advice: int) -> int:
     if hole:
         raise syscall_error(errno.ENOMEM, call, f"part of [{start:#x}, {end:#x}) is not mapped")
     return 0
+
+
+def _madvise_free_check(mm, start, end):
+    """MADV_FREE of part of a large folio splits it at once (madvise_free_pte_range() ->
+    split_folio()); the model does not split folios."""
+    for a, pte in (mm.ptes_in(start, start + 1) + mm.ptes_in(end - PAGE_SIZE, end)):
+        f = pte.folio
+        if f is None or not f.order or f.is_zero_page:
+            continue
+        first = a - ((pte.pfn - f.pfn) << PAGE_SHIFT)
+        if first < start or first + (f.nr_pages << PAGE_SHIFT) > end:
+            raise NotImplementedError("MADV_FREE of part of a large folio splits the folio "
+                                      "(split_folio()), which is not modelled")

@@ -20,8 +20,9 @@ from ..errors import syscall_error
 from ..uapi import MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_clone, unlink_anon_vmas
 from .merge import VMG, vm_area_dup, vma_link, vma_merge_new_range
-from .mm import TASK_SIZE
+from .mm import PMD_SHIFT, PMD_SIZE, TASK_SIZE
 from .mmap import PAGE_ALIGN, do_munmap, do_vmi_align_munmap, populate
+from .thp import move_huge_pmd, split_huge_pmd
 from .vma import vma_set_range
 from .vmflags import (VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP,
                       VM_SHARED)
@@ -74,12 +75,7 @@ def _move_vma(vma, old_addr, old_len, new_len, new_addr, flags):
     new_vma = copy_vma(vma, new_addr, new_len, pgoff)
     merged_into_self = new_vma.vm_start <= vma_start < new_vma.vm_end
     # move_page_tables(): the PTEs (and so the folios, index untouched) change address.
-    pt = mm.pgtable
-    moved = [(a, pt[a]) for a in pt.irange(old_addr, old_addr + old_len - 1)]
-    for a, _ in moved:
-        del pt[a]
-    for a, pte in moved:
-        pt[new_addr + (a - old_addr)] = pte
+    _move_page_tables(mm, old_addr, old_len, new_addr)
     if flags & MREMAP_DONTUNMAP:
         src = mm.vma_lookup(old_addr)                        # dontunmap_complete()
         if src is not None:
@@ -90,6 +86,42 @@ def _move_vma(vma, old_addr, old_len, new_len, new_addr, flags):
     else:
         do_vmi_align_munmap(mm, old_addr, old_addr + old_len)
     return new_addr
+
+
+def _move_page_tables(mm, old_addr, old_len, new_addr):
+    """Move the page-table entries of ``[old_addr, old_addr + old_len)`` to ``new_addr``.
+
+    Model of mm/mremap.c: move_page_tables() (v6.18): a huge PMD whose whole block is in
+    the range moves whole when the destination is equally aligned (move_huge_pmd()),
+    otherwise it is split first and its PTEs move one by one; moved PTEs keep their
+    folio, ``index``, mapcounts and PageAnonExclusive.  A destination block that gets
+    PTEs gets a PTE table.  Not modelled: try_realign_addr().  O(k log P).
+    """
+    end = old_addr + old_len
+    delta = new_addr - old_addr
+    if mm.pmds:
+        for haddr in sorted(h for h in mm.pmds if h < end and h + PMD_SIZE > old_addr):
+            pmd = mm.pmds[haddr]
+            if old_addr <= haddr and haddr + PMD_SIZE <= end and not delta % PMD_SIZE:
+                move_huge_pmd(mm, pmd, haddr + delta)
+            else:
+                split_huge_pmd(mm, pmd)
+    # Every source block with a PTE table gives its extent's destination blocks one.
+    tables = mm.pte_tables
+    if tables:
+        for b in range(old_addr >> PMD_SHIFT, ((end - 1) >> PMD_SHIFT) + 1):
+            if b in tables:
+                lo = max(old_addr, b << PMD_SHIFT) + delta
+                hi = min(end, (b + 1) << PMD_SHIFT) + delta - 1
+                tables.add(lo >> PMD_SHIFT)
+                if hi >> PMD_SHIFT != lo >> PMD_SHIFT:
+                    tables.add(hi >> PMD_SHIFT)
+    pt = mm.pgtable
+    moved = [(a, pt[a]) for a in pt.irange(old_addr, end - 1)]
+    for a, _ in moved:
+        del pt[a]
+    for a, pte in moved:
+        pt[a + delta] = pte
 
 
 def _check_prep_vma(vma, addr, old_len, new_len, flags, moving):

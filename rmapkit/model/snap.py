@@ -24,7 +24,10 @@ __all__ = ["build_snapshot"]
 
 def _vma_view(v):
     f = v.vm_file
-    return VMAView(
+    mm = v.vm_mm
+    huge = sum(2048 for h, pmd in mm.pmds.items()
+               if v.vm_start <= h < v.vm_end and not pmd.folio.is_huge_zero) if mm.pmds else 0
+    return VMAView(anon_huge_pages=huge,
         vm_start=v.vm_start, vm_end=v.vm_end, perms=perms_string(v.vm_flags),
         offset=(v.vm_pgoff << PAGE_SHIFT) if f is not None else 0,
         name=f.name if f is not None else "", vm_flags=smaps_vmflags(v.vm_flags),
@@ -37,18 +40,36 @@ def _vma_view(v):
 def _page_fields(vma, addr, pte):
     """What pagemap + kpageflags + kpagecount say about one present PTE."""
     folio = vm_normal_page(vma, addr, pte)
+    pmd = pte.pmd is not None
     if pte.folio is not None and pte.folio.is_zero_page:
+        z = pte.folio
+        i = pte.pfn - z.pfn
         return dict(frame_key="zero", pfn=pte.pfn, anon=False, zero_page=True,
                     exclusive=False, mapcount=0, pfnmap=False, index=None, mapping=None,
-                    folio="zero", anon_exclusive=None)
+                    folio=z.label, anon_exclusive=None, thp=bool(z.order),
+                    compound=("head" if i == 0 else "tail") if z.order else "",
+                    order=z.order, pmd=pmd)
     if folio is None:                     # a raw PFN from remap_pfn_range()
         return dict(frame_key=("pfn", pte.pfn), pfn=pte.pfn, anon=False, zero_page=False,
                     exclusive=False, mapcount=None, pfnmap=True, index=None, mapping=None,
-                    folio=None, anon_exclusive=None)
+                    folio=None, anon_exclusive=None, thp=False, compound="", order=None,
+                    pmd=False)
+    if folio.order:
+        i = pte.pfn - folio.pfn
+        precise = folio._pmc[i] + folio.entire_mapcount
+        # pagemap bit 56 of a PMD entry is the head page's (6.15+: pagemap_pmd_range()).
+        once = (folio._pmc[0] + folio.entire_mapcount if pmd else precise) == 1
+        return dict(frame_key=pte.pfn, pfn=pte.pfn, anon=folio.anon, zero_page=False,
+                    exclusive=once, mapcount=precise, pfnmap=False,
+                    index=folio.index + i, mapping=getattr(folio.mapping, "label", None),
+                    folio=folio.label,
+                    anon_exclusive=folio._excl[i] if folio.anon else None, thp=True,
+                    compound="head" if i == 0 else "tail", order=folio.order, pmd=pmd)
     return dict(frame_key=folio.pfn, pfn=folio.pfn, anon=folio.anon, zero_page=False,
                 exclusive=folio.mapcount == 1, mapcount=folio.mapcount, pfnmap=False,
                 index=folio.index, mapping=getattr(folio.mapping, "label", None),
-                folio=folio.label, anon_exclusive=folio.anon_exclusive if folio.anon else None)
+                folio=folio.label, anon_exclusive=folio.anon_exclusive if folio.anon else None,
+                thp=False, compound="", order=0, pmd=False)
 
 
 def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
@@ -78,6 +99,7 @@ def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
                     folio = vm_normal_page(v, a, pte)
                     if folio is not None:
                         folios[folio.pfn] = folio
+
                     pages.append((a, fields))
                 a += PAGE_SIZE
         raw.append((p, vmas, pages))
@@ -95,7 +117,8 @@ def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
                                zero_page=f["zero_page"], exclusive=f["exclusive"],
                                mapcount=f["mapcount"], pfnmap=f["pfnmap"], index=f["index"],
                                mapping=f["mapping"], folio=f["folio"],
-                               anon_exclusive=f["anon_exclusive"]))
+                               anon_exclusive=f["anon_exclusive"], thp=f["thp"],
+                               compound=f["compound"], order=f["order"], pmd=f["pmd"]))
         pviews.append(ProcessView(name=p.name, vmas=tuple(_vma_view(v) for v in vmas),
                                   pages=tuple(pv)))
     for m in spaces.values():
@@ -113,7 +136,11 @@ def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
     f_views = tuple(
         FolioView(label=f.label, pfn=f.pfn, nr_pages=f.nr_pages, index=f.index,
                   mapping=getattr(f.mapping, "label", None), anon=f.anon,
-                  mapcount=f.mapcount, anon_exclusive=(f.anon_exclusive,))
+                  mapcount=f.mapcount,
+                  anon_exclusive=tuple(f._excl) if f.order else (f.anon_exclusive,),
+                  order=f.order, entire_mapcount=f.entire_mapcount,
+                  page_mapcounts=tuple(f._pmc) if f.order else (),
+                  partially_mapped=f.partially_mapped, maybe_shared=f.maybe_shared)
         for _, f in sorted(folios.items()))
     s_views = tuple(
         AddressSpaceView(label=m.label, name=m.host.path,
@@ -122,4 +149,18 @@ def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
                          pages=tuple((i, m.pages[i].label) for i in sorted(m.pages)))
         for _, m in sorted(spaces.items()))
     return Snapshot(source="model", processes=tuple(pviews), window=window,
-                    anon_vmas=av_views, folios=f_views, address_spaces=s_views)
+                    anon_vmas=av_views, folios=f_views, address_spaces=s_views,
+                    counters=thp_counters(kernel))
+
+
+def thp_counters(kernel):
+    """The model's THP counters in the names rmapkit.live.thp.COUNTERS uses. O(orders)."""
+    from .thp import thp_size_key
+    out = {}
+    for order, st in kernel.thp_stats.items():
+        for name in ("anon_fault_alloc", "split_deferred", "nr_anon",
+                     "nr_anon_partially_mapped"):
+            out[thp_size_key(order, name)] = st[name]
+    out["thp_split_pmd"] = kernel.vmstat["thp_split_pmd"]
+    out["thp_collapse_alloc"] = kernel.vmstat["thp_collapse_alloc"]
+    return out

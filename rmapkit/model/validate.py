@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
-from ..uapi import PAGE_SIZE
-from .rmap import rmap_walk, vm_normal_page
+from ..uapi import PAGE_SHIFT, PAGE_SIZE
+from .folio import HPAGE_PMD_ORDER
+from .mm import PMD_SHIFT, PMD_SIZE
+from .rmap import rmap_walk, rmap_walk_pages, vm_normal_page
 from .vma import linear_page_index
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
@@ -66,6 +68,8 @@ def _validate_mm(p):
             if v not in m.i_mmap or m.i_mmap.key(v) != key:
                 _fail(f"{tag}: not in {m.label}'s i_mmap with key {key}")
         for a, pte in mm.ptes_in(v.vm_start, v.vm_end):
+            if pte.pmd is not None:
+                _check_pmd_entry(mm, v, a, pte, tag)
             folio = vm_normal_page(v, a, pte)
             if folio is None or not folio.anon:
                 continue
@@ -74,8 +78,11 @@ def _validate_mm(p):
             if v.anon_vma is None or folio.mapping.root is not v.anon_vma.root:
                 _fail(f"{tag}: page {a:#x}: {folio.label}'s anon_vma {folio.mapping.label} "
                       f"has another root than the VMA's")
-            if folio.index != linear_page_index(v, a):
-                _fail(f"{tag}: page {a:#x}: {folio.label}.index {folio.index:#x} != "
+            i = pte.pfn - folio.pfn
+            if not 0 <= i < folio.nr_pages:
+                _fail(f"{tag}: page {a:#x}: pfn {pte.pfn:#x} is not a page of {folio.label}")
+            if folio.index + i != linear_page_index(v, a):
+                _fail(f"{tag}: page {a:#x}: {folio.label}.index {folio.index:#x} + {i} != "
                       f"linear_page_index {linear_page_index(v, a):#x}")
         prev = v
     # The tree's keys are the VMAs' vm_start (MM._tree_move() re-keys in place).
@@ -84,6 +91,12 @@ def _validate_mm(p):
         bad = next(v for k, v in zip(keys, vmas) if k != v.vm_start)
         _fail(f"{p.name}: VMA tree keys {bad.id} at {keys[vmas.index(bad)]:#x}, "
               f"but its vm_start is {bad.vm_start:#x}")
+    for haddr, pmd in mm.pmds.items():
+        if pmd.haddr != haddr or mm.pgtable.get(haddr) is None or \
+                mm.pgtable[haddr].pmd is not pmd:
+            _fail(f"{p.name}: PMD at {haddr:#x} is not mapped by its entries")
+        if haddr >> PMD_SHIFT in mm.pte_tables:
+            _fail(f"{p.name}: block {haddr:#x} has both a huge PMD and a PTE table")
     # The neighbour links and the free-gap index agree with the tree.
     if (mm._first is not (vmas[0] if vmas else None)
             or any(a._next is not b or b._prev is not a for a, b in zip(vmas, vmas[1:]))
@@ -145,6 +158,67 @@ def _validate_page_cache(k):
                       f"past EOF ({inode.size:#x} bytes)")
 
 
+def _check_pmd_entry(mm, v, a, pte, tag):
+    """A page mapped through a huge PMD: the PMD is 2 MiB aligned, wholly in the VMA, of
+    a PMD-order folio, and its entry ``i`` maps page ``i`` with the PMD's write bit."""
+    pmd = pte.pmd
+    h = pmd.haddr
+    if mm.pmds.get(h) is not pmd:
+        _fail(f"{tag}: page {a:#x} maps through a PMD at {h:#x} that is not in the mm")
+    if h % PMD_SIZE or h < v.vm_start or h + PMD_SIZE > v.vm_end:
+        _fail(f"{tag}: PMD at {h:#x} is not a 2 MiB block inside the VMA")
+    if pmd.folio.order != HPAGE_PMD_ORDER or pte.folio is not pmd.folio or \
+            pte.pfn != pmd.folio.pfn + ((a - h) >> PAGE_SHIFT):
+        _fail(f"{tag}: page {a:#x} of the PMD at {h:#x} does not map its page of "
+              f"{pmd.folio.label}")
+    if pte.writable != mm.pgtable[h].writable:
+        _fail(f"{tag}: page {a:#x} of the PMD at {h:#x} has another write bit")
+
+
+def _check_large_folio(folio, maps):
+    """Mapcounts as __folio_add_rmap()/__folio_remove_rmap() keep them (v6.18)."""
+    lab = folio.label
+    nr = folio.nr_pages
+    if folio.pfn % nr:
+        _fail(f"{lab}: pfn {folio.pfn:#x} is not aligned to its {nr} pages")
+    ptes = [0] * nr
+    pmds = 0
+    per_mm = {}
+    for v, a, level, i in maps:
+        mm = v.vm_mm
+        per_mm[mm] = per_mm.get(mm, 0) + 1
+        if level == "pmd":
+            pmds += 1
+        else:
+            ptes[i] += 1
+    if ptes != folio._pmc:
+        bad = next(i for i in range(nr) if ptes[i] != folio._pmc[i])
+        _fail(f"{lab}: page {bad} _mapcount {folio._pmc[bad]}, mapped by {ptes[bad]} PTEs")
+    if folio.entire_mapcount != pmds:
+        _fail(f"{lab}: _entire_mapcount {folio.entire_mapcount}, mapped by {pmds} PMDs")
+    if folio.mapcount != sum(ptes) + pmds:
+        _fail(f"{lab}: _large_mapcount {folio.mapcount}, {sum(ptes)} PTEs + {pmds} PMDs")
+    if folio.nr_pages_mapped != sum(1 for c in ptes if c):
+        _fail(f"{lab}: _nr_pages_mapped {folio.nr_pages_mapped}, "
+              f"{sum(1 for c in ptes if c)} pages PTE-mapped")
+    # A slot counts the mappings its mm added since it took the slot (an mm may take a
+    # slot late, when an earlier owner left), so never more than the mm has.
+    for s in (0, 1):
+        mm = folio.mm_ids[s]
+        if mm is not None and not 0 < folio.mm_counts[s] <= per_mm.get(mm, 0):
+            _fail(f"{lab}: MM slot {s} counts {folio.mm_counts[s]} mappings of "
+                  f"{mm.owner.name}, it has {per_mm.get(mm, 0)}")
+    if len(per_mm) > 1 and not folio.maybe_shared:
+        _fail(f"{lab}: mapped by {len(per_mm)} processes but not maybe_mapped_shared")
+    if folio.partially_mapped and folio.order < 2:
+        _fail(f"{lab}: order {folio.order} cannot be partially mapped")
+    if folio.entire_mapcount and any(folio._excl[1:]):
+        _fail(f"{lab}: PMD-mapped, yet a tail page is PageAnonExclusive")
+
+
+def validate_kernel(k):
+
+
 def validate_kernel(k: Kernel) -> None:
     """Raise ValidationError on the first broken invariant of ``k``."""
     for p in k.processes.values():
@@ -180,13 +254,28 @@ def validate_kernel(k: Kernel) -> None:
                 _fail(f"{av.label}: avc of {c.vma.id} not in that VMA's chain")
     # rmap completeness: every mapping of every folio is found by rmap_walk().
     seen = {}
+    large = {}
     for p in k.processes.values():
         mm = p.mm
         for v in mm.vmas:
             for a, pte in mm.ptes_in(v.vm_start, v.vm_end):
                 folio = vm_normal_page(v, a, pte)
-                if folio is not None:
-                    seen.setdefault(folio, []).append((v, a))
+                if folio is None:
+                    continue
+                if folio.order:
+                    if pte.pmd is None:
+                        large.setdefault(folio, []).append((v, a, "pte", pte.pfn - folio.pfn))
+                    elif a == pte.pmd.haddr:
+                        large.setdefault(folio, []).append((v, a, "pmd", 0))
+                    continue
+                seen.setdefault(folio, []).append((v, a))
+    for folio, maps in large.items():
+        _check_large_folio(folio, maps)
+        found = {(v.id, a, level, i) for v, a, level, i in rmap_walk_pages(folio)}
+        for v, a, level, i in maps:
+            if (v.id, a, level, i) not in found:
+                _fail(f"rmap_walk({folio.label}, index {folio.index:#x}, {folio.nr_pages} "
+                      f"pages) misses {v.vm_mm.owner.name}:{v.id} {level} at {a:#x}")
     for folio, maps in seen.items():
         if folio.mapcount != len(maps):
             _fail(f"{folio.label}: mapcount {folio.mapcount}, mapped {len(maps)} times")

@@ -123,6 +123,11 @@ def vma_set_range(vma: VMA, start: int, end: int, pgoff: int) -> None:
     if start >= end or start & (PAGE_SIZE - 1) or end & (PAGE_SIZE - 1):
         raise ValidationError(f"vma_set_range({vma.id}): bad range [{start:#x}, {end:#x})")
     mm = vma.vm_mm
+    if mm.pmds:
+        # vma_adjust_trans_huge(): a huge PMD a new boundary would cut is split first.
+        from .thp import split_huge_pmd_address
+        split_huge_pmd_address(mm, start)
+        split_huge_pmd_address(mm, end)
     for avc in vma.anon_vma_chain:
         avc_remove(avc)
     mapping = vma.vm_file.f_mapping if vma.vm_file is not None else None

@@ -39,7 +39,7 @@ re-exported here.
 
 from __future__ import annotations
 
-from rmapkit.render.common import build_scene, hx, vma_key, vma_pgoff
+from rmapkit.render.common import build_scene, folio_words, hx, vma_key, vma_pgoff
 from rmapkit.render.ruler import (address_space_ascii, diff_ascii, interval_tree_ascii,
                                   ruler, vma_letters)
 from rmapkit.snapshot import Snapshot
@@ -225,6 +225,10 @@ def _av_lines(av, hl):
 
 
 def _folio_lines(f, hl):
+    large = folio_words(f)
+    if large:                    # one box for the whole large folio
+        return ([("*" if f.label in hl else "") + f.label + f" head pfn {hx(f.pfn)}"]
+                + large + [f"^ {f.mapping or '-'}"])
     lines = [("*" if f.label in hl else "") + f.label, f"index {hx(f.index)}",
              f"^ {f.mapping or '-'}"]
     if f.mapcount != 1:

@@ -22,7 +22,7 @@ from rmapkit.snapshot import WINDOW_BASE, AnonVMAView, AVCView, FolioView, Snaps
 from rmapkit.uapi import PAGE_SHIFT, PAGE_SIZE
 
 __all__ = [
-    "PAGE_SHIFT", "PAGE_SIZE", "STATE_CHAR", "STATE_WORDS", "PALETTE", "Scene", "build_scene",
+    "folio_runs", "folio_words", "PAGE_SHIFT", "PAGE_SIZE", "STATE_CHAR", "STATE_WORDS", "PALETTE", "Scene", "build_scene",
     "page_state", "vma_key", "vma_pgoff", "linear_page_index", "vma_address",
     "rmap_walk_candidates", "find_vma", "anon_vma_of", "folio_of", "hx", "vma_summary",
     "is_anon_file_vma", "Notation", "set_notation", "NOTATIONS",
@@ -201,6 +201,44 @@ def page_state(page) -> str:
     return "unknown"
 
 
+def folio_runs(pages):
+    """Group consecutive pages that map consecutive pages of one large folio.
+
+    Returns ``[(first page, n pages, PageView of the first)]`` in address order; an order-0
+    or absent page is a run of one.  A large folio mapped whole in one VMA is one run (one
+    box in a diagram); a folio split by CoW, partial unmap or mremap gives several.
+    O(pages).
+    """
+    runs = []
+    prev = None
+    for pg in pages:
+        if prev is not None and pg.order and prev.order and pg.folio is not None and \
+                pg.folio == prev.folio and pg.addr == prev.addr + (1 << PAGE_SHIFT) and \
+                pg.pfn is not None and prev.pfn is not None and pg.pfn == prev.pfn + 1:
+            first, n, head = runs[-1]
+            runs[-1] = (first, n + 1, head)
+        else:
+            runs.append((pg, 1, pg))
+        prev = pg
+    return runs
+
+
+def folio_words(f) -> list[str]:
+    """What a diagram says about a large folio: order and size, its index range, its
+    mapcounts (and PMD mappings), partially mapped.  [] for an order-0 folio."""
+    if not getattr(f, "order", 0):
+        return []
+    n = f.nr_pages
+    out = [f"order {f.order} ({n} pages, {(n * PAGE_SIZE) >> 10} KiB)",
+           f"index [{hx(f.index)}, {hx(f.index + n - 1)}]",
+           f"large mapcount {f.mapcount}"]
+    if f.entire_mapcount:
+        out.append(f"PMD-mapped x{f.entire_mapcount}")
+    if f.partially_mapped:
+        out.append("partially mapped (deferred split)")
+    return out
+
+
 def is_anon_file_vma(vma: VMAView) -> bool:
     """Does the VMA live in the 'virtual anon file' (anonymous, or has an anon_vma)?"""
     if vma_pgoff(vma) is None:
@@ -287,7 +325,8 @@ class Scene:
     avcs: list = field(default_factory=list)        # [AVCView], per VMA in chain order
     anon_vmas: list = field(default_factory=list)   # [AnonVMAView]
     folios: list = field(default_factory=list)      # [FolioView]
-    ptes: list = field(default_factory=list)        # [(vma key, folio label, first addr)]
+    ptes: list = field(default_factory=list)        # [(vma key, folio label, first addr,
+                                                    #   "pte" or "pmd")]
     spaces: list = field(default_factory=list)      # [AddressSpaceView]
     highlight: set = field(default_factory=set)     # object names drawn emphasised
     notes: list = field(default_factory=list)       # sentences for captions and alt text
@@ -385,7 +424,8 @@ def build_scene(snap: Snapshot, processes=None, pages: bool = True, focus=None,
                 if pg.folio and v.vm_start <= pg.addr < v.vm_end and pg.folio not in seen:
                     seen.add(pg.folio)
                     if keep_folio is None or pg.folio in keep_folio:
-                        scene.ptes.append((key, pg.folio, pg.addr))
+                        scene.ptes.append((key, pg.folio, pg.addr,
+                                           "pmd" if pg.pmd else "pte"))
                         if pg.folio not in folio_labels:
                             folio_labels.append(pg.folio)
     scene.anon_vmas = _with_ancestors(snap, av_labels)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from rmapkit.render.common import (HIGHLIGHT, LINE, PALETTE, Notation, Scene, build_scene,
-                                   hx, vma_key, vma_pgoff)
+                                   folio_words, hx, vma_key, vma_pgoff)
 from rmapkit.snapshot import Snapshot
 
 __all__ = ["to_dot", "alt_text", "graph_body", "header", "q", "node", "edge", "plural",
@@ -121,9 +121,11 @@ def _av_label(av) -> str:
 def _folio_label(f, nt=None) -> str:
     nt = nt or Notation(None)
     index = nt.pgoff(f.index) if f.anon else hx(f.index)
+    large = folio_words(f)
+    if large:                    # one box for the whole large folio: head, range, counts
+        return "\n".join([f"{f.label} (head pfn {hx(f.pfn)})"] + large +
+                         [f"mapping {f.mapping or '-'}"])
     lines = [f.label, f"index {index}", f"mapping {f.mapping or '-'}"]
-    if f.nr_pages > 1:
-        lines.append(f"{f.nr_pages} pages")
     if f.mapcount != 1:
         lines.append(f"mapcount {f.mapcount}")
     return "\n".join(lines)
@@ -206,12 +208,12 @@ def graph_body(scene: Scene, prefix: str = "", status=None, notes=None) -> list[
             out.append(edge(prefix + "as:" + f.mapping, prefix + f.label,
                             f"page cache [{hx(f.index)}]", dir="back"))
     shown_f = {f.label for f in scene.folios}
-    for vid, folio, addr in scene.ptes:
+    for vid, folio, addr, what in scene.ptes:
         if folio in shown_f:
             # a page-table entry: dotted and unlabelled (the legend says so), so that
-            # no label lands on another object
-            out.append(edge(prefix + vid, prefix + folio, None, style="dotted",
-                            constraint="false", arrowhead="open"))
+            # no label lands on another object; a huge PMD mapping says "pmd"
+            out.append(edge(prefix + vid, prefix + folio, "pmd" if what == "pmd" else None,
+                            style="dotted", constraint="false", arrowhead="open"))
     return out
 
 

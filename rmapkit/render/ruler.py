@@ -26,8 +26,9 @@ from __future__ import annotations
 import string
 import textwrap
 
-from rmapkit.render.common import (PAGE_SHIFT, STATE_CHAR, hx, is_anon_file_vma, page_state,
-                                   tree_walk, vma_key, vma_pgoff)
+from rmapkit.render.common import (PAGE_SHIFT, STATE_CHAR, folio_runs, folio_words, hx,
+                                   is_anon_file_vma, page_state, tree_walk, vma_key,
+                                   vma_pgoff)
 from rmapkit.snapshot import Snapshot
 
 __all__ = ["vma_letters", "ruler", "address_space_ascii", "interval_tree_ascii", "diff_ascii",
@@ -104,6 +105,34 @@ def _state_line(proc, first, n):
     return "".join(line)
 
 
+def _large_folio_line(snap, proc, first, n):
+    """Large folios as boxes over their pages: ``[====]`` mapped by a PMD, ``[----]`` by
+    PTEs (one box per run of consecutive pages), then one line per folio.  [] if none."""
+    line = ["."] * n
+    seen = []
+    pages = [pg for pg in proc.pages if 0 <= (pg.addr >> PAGE_SHIFT) - first < n]
+    for pg, k, head in folio_runs(pages):
+        if not head.present or not head.order:
+            continue
+        i = (head.addr >> PAGE_SHIFT) - first
+        fill = "=" if head.pmd else "-"
+        box = "|" if k == 1 else "[" + fill * (k - 2) + "]"
+        line[i:i + k] = box
+        if head.folio not in seen:
+            seen.append(head.folio)
+    if not seen:
+        return []
+    out = ["folio  " + "".join(line).rstrip(".")]
+    views = {f.label: f for f in snap.folios}
+    for lab in seen:
+        f = views.get(lab)
+        words = ", ".join(folio_words(f)) if f is not None else \
+            f"order {next(pg.order for pg in pages if pg.folio == lab)}"
+        out.append(f"  {lab}: {words}")
+    out.append("folio: [====] a large folio mapped by a PMD, [----] by PTEs")
+    return out
+
+
 def ruler(snap: Snapshot, process: str | None = None, start: int | None = None,
           npages: int | None = None, letters: dict | None = None, pages: bool = True) -> str:
     """Header, ruler, VMA letters and (``pages``) page states, one column per page."""
@@ -129,6 +158,9 @@ def address_space_ascii(snap: Snapshot, process: str | None = None, start: int |
            "addr   " + _digits(n),
            "vma    " + _letter_line(proc, first, n, None, names).rstrip("."),
            "page   " + _state_line(proc, first, n).rstrip(".")]
+    big = _large_folio_line(snap, proc, first, n)
+    if big:
+        out += big
     for v in vis:
         k = vma_key(proc.name, v)
         extra = f" anon_vma {v.anon_vma}" if v.anon_vma else ""

@@ -165,9 +165,21 @@ def _pgoff_table(title, bands, folios, max_pages, role="anon", nt=None):
     rows = [_band_row(cols, r, "", ports_only=True) for r in packed[:1]]
     rows += [_band_row(cols, r, "VMAs" if not i else "", ports=i > 0)
              for i, r in enumerate(packed)]
-    fol = [_td("folios")] + [
-        _td(folios.get(c[1], ""), role if folios.get(c[1]) else None, size=8)
-        if c[0] == "page" else _td("", "hole") for c in cols]
+    fol = [_td("folios")]
+    k = 0
+    while k < len(cols):                 # a folio over several pgoffs is one spanning cell
+        c = cols[k]
+        if c[0] != "page":
+            fol.append(_td("", "hole"))
+            k += 1
+            continue
+        lab = folios.get(c[1], "")
+        n = 1
+        while lab and k + n < len(cols) and cols[k + n][0] == "page" and \
+                folios.get(cols[k + n][1]) == lab and cols[k + n][1] == c[1] + n:
+            n += 1
+        fol.append(_td(lab, role if lab else None, colspan=n, size=8))
+        k += n
     return _table(rows + [head, fol])
 
 
@@ -207,8 +219,10 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
         vma_cells.append(_td(text, "changed" if k == focus else "vma", colspan=len(span),
                              size=9))
         port_cells.append(_blank(len(span), k))
+        run = None                    # [label, columns, first page] of a large folio's cells
         for x in span:
             if x[0] == "elide":
+                run = _flush_run(folio_cells, run)
                 for row in (addr_cells, pgoff_cells, folio_cells):
                     row.append(_td("...", "hole", size=8))
                 continue
@@ -222,7 +236,17 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
             lpi = linear_page_index(v, addr)
             pgoff_cells.append(_td(nt.pgoff(lpi) if is_anon_file_vma(v) else hx(lpi),
                                    "changed" if mark else None, size=8, bold=mark))
+            if pg is not None and pg.order and pg.folio:
+                if run is not None and run[0] == pg.folio and run[3] == pg.pfn - 1:
+                    run[1] += 1
+                    run[3] = pg.pfn
+                    continue
+                run = _flush_run(folio_cells, run)
+                run = [pg.folio, 1, pg, pg.pfn]
+                continue
+            run = _flush_run(folio_cells, run)
             folio_cells.append(_td(pg.folio if pg and pg.folio else "", size=8))
+        _flush_run(folio_cells, run)
         i += len(span)
     title = f"Address space of {proc.name}"
     desc = [f"{title}: {plural(len(proc.vmas), 'VMA')}"]
@@ -278,6 +302,17 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
     lines.append(f"  label={q(legend(nt))};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _flush_run(cells, run):
+    """Close a large folio's run of page columns: one cell spanning them (head, order,
+    PMD or PTE mapped).  Returns None (no open run)."""
+    if run is not None:
+        label, n, pg, _ = run
+        how = "PMD" if pg.pmd else "PTEs"
+        cells.append(_td(f"{label} order {pg.order} {how}", "anon" if pg.anon else "file",
+                         colspan=n, size=8))
+    return None
 
 
 def _in(v, cols) -> bool:

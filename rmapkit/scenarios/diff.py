@@ -2,7 +2,9 @@
 
 Compared: the VMAs of the window (range, perms, the maps offset column, name, smaps VmFlags)
 and every page in them (present, which pages share a frame, zero page, anon, mapped-once,
-mapcount).  Fields either side lists in ``Snapshot.unknown`` are not compared, and the
+mapcount, and for large folios kpageflags THP/head/tail, the folio's order, PMD mapping,
+smaps AnonHugePages and the THP counters).  Fields either side lists in
+``Snapshot.unknown`` are not compared, and the
 Diff says so.  ``bool(diff)`` is true when they differ.  Cost: O(VMAs + pages).
 """
 
@@ -14,8 +16,9 @@ from rmapkit.uapi import PAGE_SIZE
 
 __all__ = ["Difference", "Diff", "compare", "compare_runs", "VMA_FIELDS", "PAGE_FIELDS"]
 
-VMA_FIELDS = ("perms", "offset", "name", "vm_flags")
-PAGE_FIELDS = ("present", "frame", "zero_page", "anon", "exclusive", "mapcount")
+VMA_FIELDS = ("perms", "offset", "name", "vm_flags", "anon_huge_pages")
+PAGE_FIELDS = ("present", "frame", "zero_page", "anon", "exclusive", "mapcount", "thp",
+               "compound", "order", "pmd")
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,12 @@ def compare(model, live):
             pairs += _compare_pages(mp, lp, base, skipped, add)
     if "frame" not in skipped:
         _compare_frames(pairs, base, add)
+    if model.counters and live.counters:
+        for k in sorted(model.counters.keys() & live.counters.keys()):
+            a, b = model.counters[k], live.counters[k]
+            if a != b:
+                add(Difference(None, "counters", k, a, b, f"THP counter {k}: {a} in the "
+                               f"model, {b} in the kernel (change since the run began)"))
     return d
 
 
@@ -193,7 +202,7 @@ def _compare_vmas(mp, lp, base, skipped, add):
                         parts.append(f"only the kernel has {' '.join(missing)}")
                     add(Difference(name, where, f, a, b, f"{name} {where}: VmFlags differ: "
                                    + ", ".join(parts)))
-            elif a != b:
+            elif a != b and not (f == "anon_huge_pages" and None in (a, b)):
                 shown = (f"{a:#x}", f"{b:#x}") if f == "offset" else (repr(a), repr(b))
                 add(Difference(name, where, f, a, b, f"{name} {where}: {f} is {shown[0]} in "
                                f"the model, {shown[1]} in the kernel"))
@@ -228,6 +237,17 @@ def _compare_pages(mp, lp, base, skipped, add):
             add(Difference(name, where, "mapcount", m.mapcount, l_.mapcount,
                            f"{name} {where}: mapcount {m.mapcount} in the model, "
                            f"{l_.mapcount} in the kernel (/proc/kpagecount)"))
+        for f, what in (("thp", "a THP page (kpageflags THP)"),
+                        ("pmd", "PMD-mapped (PAGEMAP_SCAN PAGE_IS_HUGE)")):
+            a, b = getattr(m, f), getattr(l_, f)
+            if f not in skipped and a is not None and b is not None and a != b:
+                add(Difference(name, where, f, a, b, f"{name} {where}: {_yes(a, what)} in "
+                               f"the model, {_yes(b, what)} in the kernel"))
+        for f, what in (("compound", "compound page"), ("order", "folio order")):
+            a, b = getattr(m, f), getattr(l_, f)
+            if f not in skipped and a is not None and b is not None and a != b:
+                add(Difference(name, where, f, a, b, f"{name} {where}: {what} {a!r} in the "
+                               f"model, {b!r} in the kernel"))
         if m.frame is not None and l_.frame is not None:
             pairs.append((name, m.addr, m.frame, l_.frame))
     return pairs
@@ -271,10 +291,14 @@ def compare_runs(model_res, live_res):
         return Diff(model_res.snapshot, None, note=f"not compared: {live_res.skipped}")
     sc = model_res.scenario
     n = min(len(model_res.outcomes), len(live_res.outcomes))
+    # Runs with steps=False keep one snapshot, of the last op: compare it there.
+    stepwise = len(model_res.steps) == len(model_res.outcomes) and \
+        len(live_res.steps) == len(live_res.outcomes)
     for i in range(n):
         op = sc.ops[i]
         d = compare(model_res.steps[i][1], live_res.steps[i][1]) \
-            if i < len(model_res.steps) and i < len(live_res.steps) else Diff(None, None)
+            if stepwise and i < len(model_res.steps) and i < len(live_res.steps) \
+            else Diff(None, None)
         mo, lo = model_res.outcomes[i], live_res.outcomes[i]
         if mo != lo:
             d.differences.insert(0, Difference(op.proc, f"op {i + 1}", "outcome", mo, lo,

@@ -27,13 +27,13 @@ class Disagreement:
     diff: object
 
 
-def _run_live_parallel(scenarios, jobs):
+def _run_live_parallel(scenarios, jobs, steps=True):
     """run_live_many() over ``jobs`` slices at once (threads only wait on subprocesses)."""
     slices = [scenarios[i::jobs] for i in range(jobs)]
     out = [None] * jobs
 
     def work(i):
-        out[i] = run_live_many(slices[i], strict=False)
+        out[i] = run_live_many(slices[i], strict=False, steps=steps)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(jobs) if slices[i]]
     for t in threads:
@@ -60,11 +60,16 @@ def _disagreement(m, lv):
     return Disagreement(sc, d)
 
 
-def agree(scenarios, jobs=2, validate=True):
-    """Run ``scenarios`` in both worlds; return the list of Disagreements (empty: all agree)."""
+def agree(scenarios, jobs=2, validate=True, steps=True):
+    """Run ``scenarios`` in both worlds; return the list of Disagreements (empty: all agree).
+
+    ``steps=False`` compares every op's outcome but the state only after the last op
+    (much cheaper for big windows); a disagreement is then reported at the last op.
+    """
     scenarios = list(scenarios)
-    threads, slices, out = _run_live_parallel(scenarios, jobs)
-    models = [run_model(sc, strict=False, validate=validate) for sc in scenarios]
+    threads, slices, out = _run_live_parallel(scenarios, jobs, steps)
+    models = [run_model(sc, strict=False, validate=validate, steps=steps)
+              for sc in scenarios]
     lives = _join(threads, slices, out, len(scenarios))
     found = []
     for m, lv in zip(models, lives):

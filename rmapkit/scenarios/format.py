@@ -15,12 +15,15 @@ Lines
 -----
 ``# text``                        comment; the comments before the first line of content
                                   are the scenario's description
-``window N``                      the window is N pages (default 32, at most 512)
+``window N``                      the window is N pages (default 32, at most 2048)
 ``file NAME PAGES [disk]``        a regular file of PAGES pages, created before the first op
                                   on tmpfs, or with ``disk`` on the disk file system (ext4)
 ``device NAME PAGES pfn=PFN``     model only: a device whose ->mmap calls remap_pfn_range()
                                   from PFN on (open and mmap it like a file)
 ``model-only REASON``             the live kernel cannot run this scenario (REASON says why)
+``thp KEY=VALUE``                 a file of /sys/kernel/mm/transparent_hugepage/ for this
+                                  scenario (``thp hugepages-64kB/enabled=madvise``); the
+                                  others keep the stock values (rmapkit.uapi.THP_DEFAULTS)
 ``PROC: OP ARGS...``              an op run by process PROC (``P0`` exists at the start)
 ``expect ERRNO``                  the op above must fail with ERRNO (``EEXIST``, ``EFAULT``,
                                   ...; ``SIGSEGV`` for a read/write the kernel refuses
@@ -36,7 +39,7 @@ Ops (PAGE and N are page numbers / counts inside the window)
       ``locked``.  Without ``fixed`` PAGE is only a hint: the kernel takes a free hint,
       and a hint that is not free is reported (the mapping would land outside the window).
 ``munmap PAGE N`` / ``mprotect PAGE N PROT`` / ``madvise PAGE N ADVICE`` (``dontneed``,
-      ``wipeonfork``, ... = MADV_*)
+      ``wipeonfork``, ``hugepage``, ``nohugepage``, ``collapse``, ... = MADV_*)
 ``mremap PAGE OLD_N NEW_N [to PAGE] [dontunmap]``  in place, or moved (MREMAP_MAYMOVE |
       MREMAP_FIXED) to ``PAGE``; ``maymove``/``fixed`` may be given by hand for error cases
 ``read PAGE [N]`` / ``write PAGE [N]``  touch one byte of every page (read / write fault)
@@ -67,7 +70,7 @@ __all__ = ["ScenarioError", "Op", "Scenario", "BASE", "DEFAULT_WINDOW",
 
 BASE = WINDOW_BASE              # 32 TiB: 2 MiB aligned, far below mmap_base
 DEFAULT_WINDOW = 32
-MAX_WINDOW = 512
+MAX_WINDOW = 2048               # 8 MiB: four 2 MiB blocks for THP scenarios
 SIGSEGV = "SIGSEGV"
 OUTCOME_NAMES = frozenset(_errno.errorcode.values()) | {SIGSEGV}
 
@@ -110,6 +113,7 @@ class Scenario:
     devices: tuple = ()                 # (name, pages, first pfn): model only
     model_only: str | None = None       # why the live kernel cannot run it
     path: str | None = None
+    thp: tuple = ()                     # (sysfs file, value) set for this scenario
     base: int = BASE
 
     @property
@@ -123,6 +127,14 @@ class Scenario:
     def page(self, addr):
         """Window page number of ``addr`` (may be negative or past the end)."""
         return (addr - self.base) // PAGE_SIZE
+
+    @property
+    def thp_used(self):
+        """True if the scenario sets THP files or uses MADV_HUGEPAGE / MADV_COLLAPSE (its
+        live run then needs rmapkit.live.thp.configured())."""
+        return bool(self.thp) or any(op.kind == "madvise" and op.args["advice"] in
+                                     (uapi.MADV_HUGEPAGE, uapi.MADV_COLLAPSE)
+                                     for op in self.ops)
 
     def processes(self):
         """Names of every process the scenario creates, in creation order."""
@@ -152,6 +164,7 @@ class Scenario:
         out += [f"device {n} {p} pfn={f:#x}" for n, p, f in self.devices]
         if self.model_only:
             out.append(f"model-only {self.model_only}")
+        out += [f"thp {k}={v}" for k, v in self.thp]
         for op in self.ops:
             out.append(op.text)
             if op.expect:
@@ -160,7 +173,7 @@ class Scenario:
 
     def program(self, steps=True, files_dir=None):
         """The live-kernel program of this scenario (see rmapkit.live.child)."""
-        return {"window": list(self.window), "steps": steps,
+        return {"window": list(self.window), "steps": steps, "counters": bool(self.thp_used),
                 "files": [[n, p * PAGE_SIZE, self.file_system(n)] for n, p in self.files],
                 "ops": [{"proc": op.proc, "kind": op.kind, "args": op.args} for op in self.ops]}
 

@@ -20,7 +20,8 @@ import random
 from rmapkit.scenarios.format import ScenarioError
 from rmapkit.scenarios.parser import parse
 
-__all__ = ["random_scenario", "random_scenarios", "shrink", "MADVICES"]
+__all__ = ["random_scenario", "random_scenarios", "random_thp_scenario",
+           "random_thp_scenarios", "shrink", "MADVICES", "THP_PRESETS"]
 
 # madvise advice the model implements and the kernel answers deterministically here
 # (no KSM, no THP in a window this small, no swap for PAGEOUT: left out).
@@ -199,6 +200,108 @@ class _Gen:
         head.append("P0: open /dev/zero rw as Z")
         body = [self.op() for _ in range(self.n_ops)]
         return "\n".join(head + body) + "\n"
+
+
+# THP settings a live run may use on a shared machine: only MADV_HUGEPAGE regions (which
+# nothing else here uses) are affected; never ``always`` (rmapkit.live.thp.unsafe_settings).
+THP_PRESETS = (
+    (),                                                          # stock: PMD THP with the hint
+    (("hugepages-64kB/enabled", "madvise"),),
+    (("hugepages-16kB/enabled", "madvise"), ("hugepages-128kB/enabled", "madvise"),
+     ("hugepages-2048kB/enabled", "never")),
+    (("hugepages-32kB/enabled", "madvise"), ("use_zero_page", "0")),
+    (("hugepages-64kB/enabled", "inherit"), ("hugepages-256kB/enabled", "madvise")),
+)
+_BLOCK = 512
+
+
+class _ThpGen(_Gen):
+    """Random scenarios around 2 MiB blocks: big mappings, MADV_HUGEPAGE/NOHUGEPAGE/
+    COLLAPSE, faults that pick a folio order, partial unmaps and mprotects, aligned and
+    misaligned mremaps, fork and CoW."""
+
+    def __init__(self, seed, n_ops):
+        super().__init__(seed, n_ops, 3 * _BLOCK)
+        self.files = self.memfd = False
+        self.preset = self.r.choice(THP_PRESETS)
+
+    def rng(self, max_len=5, aim=0.0):
+        r = self.r
+        if r.random() < 0.3:                     # whole blocks, aligned
+            b = r.randint(0, 2)
+            return b * _BLOCK, r.randint(1, 3 - b) * _BLOCK
+        n = r.choice([1, 1, 2, 3, 8, 16, 40, 100, 300])
+        hits = sorted(p for p in self.mapped if p <= self.window - n)
+        if hits and r.random() < max(aim, 0.6):
+            return r.choice(hits), n
+        return r.randint(0, self.window - n), n
+
+    def op(self):
+        r = self.r
+        proc = r.choice(self.alive)
+        kind = r.choices(
+            ["mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork",
+             "exit"],
+            [12, 7, 6, 8, 18, 10, 26, 5 if len(self.alive) < 3 else 0,
+             2 if len(self.alive) > 1 else 0])[0]
+        return getattr(self, "g_" + kind)(proc)
+
+    def g_mmap(self, proc):
+        page, n = self.rng()
+        if self.r.random() < 0.5:
+            page, n = 0, self.window
+        self.mapped.update(range(page, page + n))
+        prot = self.r.choice(("rw", "rw", "rw", "r"))
+        pop = " populate" if self.r.random() < 0.05 else ""
+        return f"{proc}: mmap {page} {n} {prot} private anon fixed{pop}"
+
+    def g_madvise(self, proc):
+        page, n = self.rng(aim=0.8)
+        adv = self.r.choices(["hugepage", "nohugepage", "collapse", "dontneed"],
+                             [50, 10, 15, 25])[0]
+        return f"{proc}: madvise {page} {n} {adv}"
+
+    def g_mprotect(self, proc):
+        page, n = self.rng(aim=0.8)
+        return f"{proc}: mprotect {page} {n} {self.r.choice(('r', 'rw'))}"
+
+    def g_mremap(self, proc):
+        r = self.r
+        page, n = self.rng(aim=0.8)
+        dest = r.choice([0, _BLOCK, 2 * _BLOCK, r.randint(0, self.window - n)])
+        dest = min(dest, self.window - n)
+        if dest < page + n and page < dest + n:
+            return f"{proc}: mremap {page} {n} {max(1, n // 2)}"
+        return f"{proc}: mremap {page} {n} {n} to {dest}"
+
+    def g_read(self, proc):
+        page, n = self.rng(aim=0.8)
+        return f"{proc}: read {page} {min(n, 4)}"
+
+    def g_write(self, proc):
+        page, n = self.rng(aim=0.8)
+        return f"{proc}: write {page} {min(n, 4)}"
+
+    def text(self, seed):
+        head = [f"# random THP scenario, seed {seed}", f"window {self.window}"]
+        head += [f"thp {k}={v}" for k, v in self.preset]
+        head += [f"P0: mmap 0 {self.window} rw private anon fixed",
+                 f"P0: madvise 0 {self.window} hugepage"]
+        self.mapped.update(range(self.window))
+        body = [self.op() for _ in range(self.n_ops)]
+        return "\n".join(head + body) + "\n"
+
+
+def random_thp_scenario(seed, n_ops=None):
+    """The random THP scenario of ``seed`` (named ``random-thp-SEED``): a 3-block window,
+    one of THP_PRESETS, ops biased towards large folios."""
+    g = _ThpGen(seed, n_ops)
+    return parse(g.text(seed), name=f"random-thp-{seed}")
+
+
+def random_thp_scenarios(first_seed, count, **kw):
+    """``count`` random THP scenarios with consecutive seeds."""
+    return [random_thp_scenario(s, **kw) for s in range(first_seed, first_seed + count)]
 
 
 def random_scenario(seed, n_ops=None, window=None):

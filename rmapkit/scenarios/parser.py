@@ -50,6 +50,7 @@ class _Parser:
     files: dict = field(default_factory=dict)
     devices: dict = field(default_factory=dict)
     model_only: str | None = None
+    thp: dict = field(default_factory=dict)
     ops: list = field(default_factory=list)
     procs: dict = field(default_factory=lambda: {"P0": set()})   # live name -> fd names
     all_procs: set = field(default_factory=lambda: {"P0"})
@@ -85,7 +86,7 @@ class _Parser:
                                            if fs != "tmpfs"),
                         model_only=self.model_only,
                         devices=tuple((n, p, f) for n, (p, f) in self.devices.items()),
-                        path=self.path)
+                        path=self.path, thp=tuple(self.thp.items()))
 
     # -- lines -------------------------------------------------------------------------
     def line(self, body):
@@ -117,6 +118,17 @@ class _Parser:
                 self.fail(f"{dname!r} is declared twice")
             self.devices[dname] = (self.count(words, 2, "device size in pages"),
                                    self.count([words[3][4:]], 0, "pfn"))
+        elif head == "thp":
+            from rmapkit.uapi import check_thp_value
+            if self.ops:
+                self.fail("`thp` lines come before the first op")
+            if len(words) != 2 or "=" not in words[1]:
+                self.fail("usage: thp KEY=VALUE (e.g. thp hugepages-64kB/enabled=madvise)")
+            key, value = words[1].split("=", 1)
+            v, why = check_thp_value(key, value)
+            if why:
+                self.fail(f"bad THP setting: {why}")
+            self.thp[key] = v
         elif head == "model-only":
             self.model_only = " ".join(words[1:]) or "not reproducible on a live kernel"
         elif head == "expect":
@@ -128,7 +140,7 @@ class _Parser:
             self.ops[-1] = replace(self.ops[-1], expect=self.outcome(words[1]))
         else:
             self.fail(f"unknown line {words[0]!r}: expected `PROC: op ...`, `window`, "
-                      "`file`, `device`, `model-only` or `expect`")
+                      "`file`, `device`, `thp`, `model-only` or `expect`")
 
     def op_line(self, proc, words):
         if not words:

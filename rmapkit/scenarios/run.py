@@ -146,7 +146,7 @@ def model_setup(sc):
     the two guard pages around the window.  Returns ``(kernel, procs, fds)``.  O(files)."""
     from rmapkit import Kernel                  # the model is imported only here
 
-    k = Kernel()
+    k = Kernel(thp=dict(sc.thp))
     for name, pages in sc.files:
         k.create_file(f"{FILES_DIR}/{name}", pages * PAGE_SIZE, fs=sc.file_system(name))
     for name, pages, pfn in sc.devices:
@@ -290,8 +290,27 @@ def run_live_many(scenarios, strict=False, steps=True, timeout=None):
     for r in results:
         if r.scenario.model_only:
             r.skipped = f"model-only: {r.scenario.model_only}"
-    raw = live.run_programs([r.scenario.program(steps=steps) for r in todo], timeout=timeout)
-    for r, got in zip(todo, raw):
+    plain = [r for r in todo if not r.scenario.thp_used]
+    raw = live.run_programs([r.scenario.program(steps=steps) for r in plain], timeout=timeout)
+    done = list(zip(plain, raw))
+    # Scenarios that use THP run with the kernel set up as they say (rmapkit.live.thp),
+    # one group of equal settings at a time, under the machine-wide THP lock.
+    groups = {}
+    for r in todo:
+        if r.scenario.thp_used:
+            groups.setdefault(r.scenario.thp, []).append(r)
+    for settings, rs in groups.items():
+        from rmapkit.live import thp as live_thp
+        try:
+            with live_thp.configured(dict(settings)):
+                raw = live.run_programs([r.scenario.program(steps=steps) for r in rs],
+                                        timeout=timeout)
+        except live_thp.ThpSettingsRefused as e:
+            for r in rs:
+                r.skipped = f"THP settings not applied: {e}"
+            continue
+        done += list(zip(rs, raw))
+    for r, got in done:
         sc = r.scenario
         r.outcomes, r.rets, r.error = got["outcomes"], got["rets"], got["error"]
         snaps = got["snapshots"]

@@ -1,4 +1,4 @@
-"""Interactive front-ends for the notebooks: the Playground and two chapter explorers.
+"""Interactive front-ends for the notebooks: the Playground and three chapter explorers.
 
 >>> from rmapkit.widgets import Playground
 >>> pg = Playground(window_pages=8)
@@ -15,6 +15,7 @@ Each object works from Python alone (``apply``/``undo``/``reset``/``svg``/``text
 """
 
 from rmapkit.widgets.explorers import PageIndexExplorer, SplitExplorer
+from rmapkit.widgets.folios import LargeFolioExplorer
 from rmapkit.widgets.playground import Playground
 
-__all__ = ["Playground", "PageIndexExplorer", "SplitExplorer"]
+__all__ = ["Playground", "PageIndexExplorer", "SplitExplorer", "LargeFolioExplorer"]

@@ -235,3 +235,60 @@ class SplitUI:
         self.text.value = f"<pre>{html.escape(ex.text())}</pre>"
         self.diagram.value = _diagram_html(ex.svg())
         self.error_line.value = _error_html(ex.error)
+
+
+class LargeFolioUI:
+    """THP size, region, fault page, move, fork, write: the folio and the diagram follow."""
+
+    def __init__(self, ex):
+        from rmapkit.widgets.folios import MOVES, THP_SIZES
+        self.ex = ex
+        self._syncing = False
+        self.size = W.Dropdown(options=list(THP_SIZES), value=ex.size, description="THP size",
+                               style=_WIDE, layout=W.Layout(width="200px"))
+        self.pages = W.BoundedIntText(value=ex.pages, min=4, max=512, description="pages",
+                                      style=_WIDE, layout=W.Layout(width="170px"))
+        self.fault = W.BoundedIntText(value=ex.fault_page, min=0, max=511,
+                                      description="fault page", style=_WIDE,
+                                      layout=W.Layout(width="190px"))
+        self.move = W.Dropdown(options=list(MOVES), value=ex.move, description="mremap",
+                               style=_WIDE, layout=W.Layout(width="210px"))
+        self.fork = W.Checkbox(value=ex.fork, description="fork")
+        self.write = W.Dropdown(options=self._write_options(), value=ex.write_page,
+                                description="then write", style=_WIDE,
+                                layout=W.Layout(width="200px"))
+        self.text = W.HTML(value="")
+        self.diagram = W.HTML(value="")
+        self.error_line = W.HTML(value="")
+        for w in (self.size, self.pages, self.fault, self.move, self.fork, self.write):
+            w.observe(self.on_change, names="value")
+        self.root = W.VBox([W.HBox([self.size, self.pages, self.fault]),
+                            W.HBox([self.move, self.fork, self.write]),
+                            self.text, self.error_line, self.diagram])
+        self.refresh()
+
+    def _write_options(self):
+        return [("nothing", None)] + [(str(i), i) for i in range(self.ex.pages)]
+
+    @guarded
+    def on_change(self, change=None):
+        if not self._syncing:
+            self.ex.run(size=self.size.value, pages=self.pages.value,
+                        fault_page=self.fault.value, move=self.move.value,
+                        fork=self.fork.value, write_page=self.write.value)
+
+    @guarded
+    def refresh(self):
+        ex = self.ex
+        self._syncing = True
+        try:
+            self.size.value, self.pages.value = ex.size, ex.pages
+            self.fault.value, self.move.value, self.fork.value = \
+                ex.fault_page, ex.move, ex.fork
+            self.write.options = self._write_options()
+            self.write.value = ex.write_page
+        finally:
+            self._syncing = False
+        self.text.value = f"<pre>{html.escape(ex.text())}</pre>"
+        self.diagram.value = _diagram_html(ex.svg())
+        self.error_line.value = _error_html(ex.error)
