@@ -47,7 +47,7 @@ def page(book: Path, rel: str) -> str:
 
 
 def test_every_chapter_is_a_page_in_the_sidebar_once(book):
-    assert len(CHAPTERS) == 8, CHAPTERS
+    assert len(CHAPTERS) == 9, CHAPTERS
     home = page(book, "book/index.html")
     for stem in CHAPTERS:
         assert (book / "notebooks" / f"{stem}.html").exists(), stem

@@ -199,7 +199,8 @@ def test_chapter_layout(stem):
     w = widgets[0]
     checked = [c for c in cells[:w] if not ignores_output(c)]
     assert checked and any(name in "".join(c.source for c in checked)
-                           for name in ("Playground", "PageIndexExplorer", "SplitExplorer")), \
+                           for name in ("Playground", "PageIndexExplorer", "SplitExplorer",
+                                        "LargeFolioExplorer")), \
         "the widget cell must follow a checked cell that calls the widget's functions"
     for c in cells:
         live = re.search(r"\brun_live\b|\bcompare_runs\b|rmapkit\.live\b|\blive\.", c.source)

@@ -16,6 +16,11 @@ class Displayable:
     def _make_ui(self):                                 # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _refresh(self):
+        """Bring the UI (if it was built) up to date with the Python state."""
+        if self._ui is not None:
+            self._ui.refresh()
+
     @property
     def widget(self):
         """The ipywidgets UI (built on first use; ipywidgets is imported only then)."""

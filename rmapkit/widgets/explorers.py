@@ -260,10 +260,6 @@ class SplitExplorer(Displayable):
         self._refresh()
         return self.result
 
-    def _refresh(self):
-        if self._ui is not None:
-            self._ui.refresh()
-
     def text(self):
         """What :meth:`run` found, in words."""
         res, sc = self.result, self.scenario

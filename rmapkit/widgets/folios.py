@@ -142,10 +142,6 @@ class LargeFolioExplorer(Displayable):
         self._refresh()
         return self.result
 
-    def _refresh(self):
-        if self._ui is not None:
-            self._ui.refresh()
-
     # -- views ---------------------------------------------------------------------------
     def text(self):
         """The ops, the address space with the folio boxes, and the folio in words."""

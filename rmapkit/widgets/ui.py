@@ -51,6 +51,13 @@ def _diagram_html(svg):
     return f'<div style="overflow:auto;max-width:100%">{svg}</div>'
 
 
+def _show_explorer(ui, ex):
+    """An explorer's text, diagram and error line into its UI's three HTML widgets."""
+    ui.text.value = f"<pre>{html.escape(ex.text())}</pre>"
+    ui.diagram.value = _diagram_html(ex.svg())
+    ui.error_line.value = _error_html(ex.error)
+
+
 class PlaygroundUI:
     """Op fields, Apply / Undo / Reset, a view selector, the diagram and an error line."""
 
@@ -232,9 +239,7 @@ class SplitUI:
             self.rmap.value = ex.rmap_page
         finally:
             self._syncing = False
-        self.text.value = f"<pre>{html.escape(ex.text())}</pre>"
-        self.diagram.value = _diagram_html(ex.svg())
-        self.error_line.value = _error_html(ex.error)
+        _show_explorer(self, ex)
 
 
 class LargeFolioUI:
@@ -289,6 +294,4 @@ class LargeFolioUI:
             self.write.value = ex.write_page
         finally:
             self._syncing = False
-        self.text.value = f"<pre>{html.escape(ex.text())}</pre>"
-        self.diagram.value = _diagram_html(ex.svg())
-        self.error_line.value = _error_html(ex.error)
+        _show_explorer(self, ex)
