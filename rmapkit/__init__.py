@@ -14,7 +14,8 @@
 
 __version__ = "0.1.0"          # the one place the version is written (pyproject reads it)
 
-__all__ = ["Kernel", "Process", "MM", "VMA", "AnonVMA", "AnonVMAChain", "Folio", "PAGE_SIZE",
+__all__ = ["Kernel", "Process", "MM", "VMA", "AnonVMA", "AnonVMAChain", "Folio", "Page",
+           "PAGE_SIZE",
            "PAGE_SHIFT", "linear_page_index", "vma_address", "folio_anon_vma", "rmap_walk",
            "rmap_candidates", "page_vma_mapped", "vm_normal_page", "SegmentationFault",
            "BusError", "ValidationError"]

@@ -212,6 +212,7 @@ show(k.snapshot(), view="address")
 # | `file NAME PAGES` | a regular file of PAGES pages, made before the first op |
 # | `device NAME PAGES pfn=PFN` | a device whose `->mmap` calls `remap_pfn_range()` from PFN on (model only, chapter 6) |
 # | `model-only REASON` | the live kernel cannot run this scenario (chapter 7 says why) |
+# | `thp hugepages-64kB/enabled=madvise` | a file of `/sys/kernel/mm/transparent_hugepage/` for this scenario (chapter 8): the THP sizes `hugepages-16kB/enabled=`, `hugepages-32kB/enabled=`, `hugepages-64kB/enabled=`, `hugepages-128kB/enabled=` ... `hugepages-2048kB/enabled=`, and `enabled=`, `use_zero_page=` |
 # | `P0: open NAME r as F` | `open()` a file (or device) read-only (`rw`: read-write) as descriptor `F` |
 # | `P0: mmap PAGE N rw private anon` | `mmap()` N pages at PAGE: protection `rw`, `r`, ...; `private` or `shared`; `anon` |
 # | `P0: mmap PAGE N r private fd=F off=K` | the same for file `F` from file page K (`off=` is in pages) |

@@ -272,10 +272,10 @@ lx
 # %%
 from rmapkit.exercises import check, question
 
-print(question("thp-order", 3).text)
+print(question("thp-order", 1).text)
 
 # %%
-print(check("thp-order", 3, 4))
+print(check("thp-order", 1, 2))
 
 # %% [markdown]
 # Your turn (answer with a number; `check()` explains with the model's derivation):
@@ -295,6 +295,32 @@ answer = None          # your answer
 print(check("thp-mapcount", 2, answer).message)
 
 # %% [markdown]
-# That is the last chapter. Every scenario here is a text file
-# (`python -m rmapkit show mthp-mremap-fork`) that `python -m rmapkit diff` replays on your
-# kernel.
+# Two questions on why:
+
+# %%
+print(question("why", 16).text)
+
+# %%
+answer = None          # your answer: a, b, c or d
+print(check("why", 16, answer).message)
+
+# %%
+print(question("why", 17).text)
+
+# %%
+answer = None          # your answer: a, b, c or d
+print(check("why", 17, answer).message)
+
+# %% [markdown]
+# ## What you now know
+#
+# * A large folio is one `struct folio` of `2^order` pages with one `index`: page *i* has
+#   page offset `index + i`, and rmap walks `[index, index + nr_pages - 1]`.
+# * Which order a fault gets is the sysfs settings' (`hugepages-<size>kB/enabled`,
+#   `MADV_HUGEPAGE`) and the layout's: the largest enabled order whose aligned block lies in
+#   the VMA and is still empty; a PMD THP also needs the block to have no page table yet.
+# * Moving, splitting a VMA, unmapping part of it, fork and CoW change how a large folio is
+#   *mapped* (PMD or PTEs, how many mappings), never its `index`, and in 6.18 never split
+#   the folio by themselves.
+# * Every scenario here is a text file (`python -m rmapkit show mthp-mremap-fork`) that
+#   `python -m rmapkit diff` replays on your kernel.

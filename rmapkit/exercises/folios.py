@@ -26,22 +26,48 @@ def _page(addr):
     return (addr - BASE) >> PAGE_SHIFT
 
 
-@register("thp-order", "Which folio order does this write fault get?")
+@register("thp-order", "Which folio order does this write fault get?", chapter=8)
 def thp_order(rng):
-    window = 64
+    """A random case whose answer is drawn first (so every order is asked about as often):
+    up to 40 random layouts are tried until one gives that order."""
     orders = sorted(rng.sample(sorted(_SIZES), rng.randint(1, 3)))
+    want = 0 if rng.random() < 0.2 else rng.choice(orders)
+    case = None
+    for _ in range(40):
+        case = _thp_order_case(rng, orders, want)
+        if case.answer == want:
+            break
+    return case
+
+
+def _thp_order_case(rng, orders, want=0):
+    """One random layout; with ``want`` > 0 the VMA holds an aligned block of that order
+    (the target's), so that order is a likely answer."""
+    window = 64
     start = rng.randint(0, 20)
     n = rng.randint(6, 40)
+    if want:
+        size = 1 << want
+        blk = rng.randrange(0, window - size + 1, size)
+        start = rng.randint(max(0, blk - 6), blk)
+        n = rng.randint(blk + size - start, min(window - start, blk + size - start + 6))
     lines = [f"window {window}"] + [f"thp hugepages-{_SIZES[o]}/enabled=madvise"
                                     for o in orders]
     lines += [f"P0: mmap {start} {n} rw private anon fixed",
               f"P0: madvise {start} {n} hugepage"]
+    base = list(lines)
     for _ in range(rng.randint(0, 2)):          # earlier faults leave PTEs behind
         lines.append(f"P0: {rng.choice(['read', 'write'])} {rng.randint(start, start + n - 1)}")
     before = run_model(parse("\n".join(lines) + "\n", name="exercise"), steps=False)
     snap = before.snapshot.process("P0")
     mapped = {_page(pg.addr) for pg in snap.pages if pg.present}
     free = [p for p in range(start, start + n) if p not in mapped]
+    if not free:                                # the earlier faults filled the VMA
+        lines, mapped = base, set()
+        free = list(range(start, start + n))
+    if want:
+        inside = [p for p in free if blk <= p < blk + size]
+        free = inside or free
     target = rng.choice(free)
     lines.append(f"P0: write {target}")
     text = "\n".join(lines) + "\n"
@@ -76,14 +102,17 @@ def thp_order(rng):
     how.append(f"The model agrees: the write at page {target} got an order-{answer} folio.")
     return Case(kind="", seed=0,
                 prompt=(f"The last op writes page {target}, which nothing mapped before. What is "
-                        "the order of the folio that write fault allocates (0 for a single "
-                        "4 KiB page)?"),
+                        "the order of the folio that write fault allocates (order 0: a "
+                        "single page)?"),
                 scenario_text=sc.text(), answer=answer, answer_text=str(answer),
                 derivation=how, read=lambda raw: parse_int(raw, "an order"),
-                how_to_answer="a number: 0, 2, 3, 4 or 5")
+                how_to_answer="a number: an order",
+                hint=("Go through the enabled sizes from the largest: does its naturally "
+                      "aligned block around the page lie inside the VMA, and is every page "
+                      "of that block still unmapped (alloc_anon_folio())?"))
 
 
-@register("thp-mapcount", "What is the large folio's mapcount now?")
+@register("thp-mapcount", "What is the large folio's mapcount now?", chapter=8)
 def thp_mapcount(rng):
     window = 48
     lines = [f"window {window}", "thp hugepages-64kB/enabled=madvise",
@@ -133,4 +162,7 @@ def thp_mapcount(rng):
                         "every process) after the last op?"),
                 scenario_text=sc.text(), answer=answer, answer_text=str(answer),
                 derivation=how, read=lambda raw: parse_int(raw, "a mapcount"),
-                how_to_answer="a number, e.g. 31")
+                how_to_answer="a number",
+                hint=("Every PTE mapping of every page counts one: fork adds the child's, "
+                      "a CoW copy or an unmap removes one, an exit removes all of that "
+                      "process's."))

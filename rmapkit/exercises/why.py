@@ -1,6 +1,6 @@
 """Conceptual "why" questions: multiple choice, with an explanation for every option.
 
-Kind ``why``: seed ``2*c`` and ``2*c + 1`` are chapter ``c``'s two questions (seeds past 15
+Kind ``why``: seed ``2*c`` and ``2*c + 1`` are chapter ``c``'s two questions (seeds past 17
 cycle through them with the options in another order).  The option that is right is put
 at a stratified position (:func:`rmapkit.exercises.core.pick_target`), so over any run of
 seeds each letter is right equally often.  A wrong answer first gets the explanation of
@@ -211,6 +211,32 @@ WHY = [
        "Frame identity (sharing after fork) needs it."),
       ("Only the VmFlags.",
        "Ranges, merges, splits and the present/exclusive bits are visible too.")]),
+    (8, "A 64 KiB folio is moved by mremap() to an address that is not a multiple of 64 KiB. "
+        "Why may it keep its folio->index?",
+     ("For anonymous memory only the page offsets must agree: the moved VMA keeps its "
+      "vm_pgoff, so page i is still found at index + i, whatever the alignment of the "
+      "address.",
+      "Right: thp_vma_suitable_order() skips the pgoff alignment test for anonymous VMAs, "
+      "and move_ptes() moves the 16 PTEs without touching the folio."),
+     [("mremap() splits the folio into 16 order-0 folios, each with its own index.",
+       "move_ptes() never splits a folio: the moved folio is the same order-4 folio."),
+      ("The kernel copies the folio to a new, aligned one at the destination.",
+       "Nothing is copied: the PTEs move and keep their frames (the PFNs stay)."),
+      ("It does not: mremap() gives it the index of its new address.",
+       "The index stays: a faulted anonymous VMA keeps its vm_pgoff when it moves "
+       "(chapter 4), so linear_page_index() still matches.")]),
+    (8, "munmap() of one page inside a PMD-mapped 2 MiB THP.  What happens to the folio?",
+     ("The PMD is split into 512 PTEs and one is removed; the folio stays one order-9 "
+      "folio, partially mapped, queued for a split that only memory pressure carries out.",
+      "Right: vma_adjust_trans_huge() splits the PMD, and __folio_remove_rmap() calls "
+      "deferred_split_folio() (split_deferred counts it once)."),
+     [("The folio is split at once into 512 order-0 folios.",
+       "munmap() never splits the folio itself: only split_folio() does, and munmap does "
+       "not call it."),
+      ("munmap() fails with EINVAL: a THP cannot be partly unmapped.",
+       "It succeeds: the VMA splits at the page like any other."),
+      ("The whole 2 MiB folio is freed, the other 511 pages are refaulted later.",
+       "The other 511 pages stay mapped, by PTEs, with their contents.")]),
 ]
 LETTERS = "abcd"
 

@@ -73,17 +73,17 @@ class Folio:
             self._pmc = self._excl = self.mm_ids = self.mm_counts = None
 
     @property
-    def nr_pages(self):
+    def nr_pages(self) -> int:
         """folio_nr_pages(). O(1)."""
         return 1 << self.order
 
     @property
-    def large_mapcount(self):
+    def large_mapcount(self) -> int:
         """folio_large_mapcount() (= folio_mapcount() for an order-0 folio). O(1)."""
         return self.mapcount
 
     @property
-    def is_large(self):
+    def is_large(self) -> bool:
         """folio_test_large(). O(1)."""
         return self.order > 0
 

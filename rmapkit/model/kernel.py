@@ -33,7 +33,7 @@ if TYPE_CHECKING:                        # names for annotations only (no import
 
     from ..snapshot import Snapshot
     from .anon_vma import AnonVMA
-    from .folio import Folio
+    from .folio import Folio, Page
 
 __all__ = ["Kernel", "Process"]
 

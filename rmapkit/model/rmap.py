@@ -20,7 +20,7 @@ from .vmflags import VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
     from .anon_vma import AnonVMA
     from .folio import Folio
-    from .mm import PTE
+    from .mm import MM, PTE
     from .vma import VMA
 
 __all__ = ["folio_anon_vma", "folio_add_new_anon_rmap", "folio_add_file_rmap",
@@ -99,7 +99,7 @@ def _large_sub(folio, mm, n):
     folio.maybe_shared = not (cnt[0] == total or cnt[1] == total)
 
 
-def folio_add_anon_rmap_ptes(folio, i, nr, mm, exclusive):
+def folio_add_anon_rmap_ptes(folio: Folio, i: int, nr: int, mm: MM, exclusive: bool) -> None:
     """``nr`` more PTEs map pages ``i..i+nr-1`` of a large anon folio.
 
     Model of mm/rmap.c: folio_add_anon_rmap_ptes() -> __folio_add_rmap(RMAP_LEVEL_PTE)
@@ -117,7 +117,7 @@ def folio_add_anon_rmap_ptes(folio, i, nr, mm, exclusive):
     _large_add(folio, mm, nr)
 
 
-def folio_add_anon_rmap_pmd(folio, mm):
+def folio_add_anon_rmap_pmd(folio: Folio, mm: MM) -> None:
     """One more PMD maps a PMD-order folio.  Model of __folio_add_rmap(RMAP_LEVEL_PMD). O(1)."""
     folio.entire_mapcount += 1
     _large_add(folio, mm, 1)
@@ -143,7 +143,7 @@ def _maybe_free(kernel, folio):
         kernel.physmem.free_folio(folio)
 
 
-def folio_remove_rmap_ptes(folio, i, nr, mm):
+def folio_remove_rmap_ptes(folio: Folio, i: int, nr: int, mm: MM) -> None:
     """``nr`` PTEs mapping pages ``i..i+nr-1`` of ``folio`` go away (one batch).
 
     Model of mm/rmap.c: folio_remove_rmap_ptes() -> __folio_remove_rmap(RMAP_LEVEL_PTE)
@@ -170,7 +170,7 @@ def folio_remove_rmap_ptes(folio, i, nr, mm):
     _maybe_free(kernel, folio)
 
 
-def folio_remove_rmap_pmd(folio, mm):
+def folio_remove_rmap_pmd(folio: Folio, mm: MM) -> None:
     """One PMD mapping of ``folio`` goes away.
 
     Model of mm/rmap.c: folio_remove_rmap_pmd() -> __folio_remove_rmap(RMAP_LEVEL_PMD):
@@ -270,7 +270,7 @@ def page_vma_mapped(vma: VMA, addr: int, folio: Folio) -> bool:
     pte = vma.vm_mm.pgtable.get(addr)
     return pte is not None and pte.folio is folio
 
-def rmap_walk_pages(folio):
+def rmap_walk_pages(folio: Folio) -> list[tuple[VMA, int, str, int]]:
     """``(vma, addr, level, i)`` for every PTE or PMD mapping any page of ``folio``.
 
     Model of mm/rmap.c: rmap_walk_anon() / rmap_walk_file() over ``[index, index +

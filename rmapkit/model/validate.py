@@ -158,7 +158,7 @@ def _validate_page_cache(k):
                       f"past EOF ({inode.size:#x} bytes)")
 
 
-def _check_pmd_entry(mm, v, a, pte, tag):
+def _check_pmd_entry(mm: MM, v: VMA, a: int, pte: PTE, tag: str) -> None:
     """A page mapped through a huge PMD: the PMD is 2 MiB aligned, wholly in the VMA, of
     a PMD-order folio, and its entry ``i`` maps page ``i`` with the PMD's write bit."""
     pmd = pte.pmd
@@ -175,7 +175,7 @@ def _check_pmd_entry(mm, v, a, pte, tag):
         _fail(f"{tag}: page {a:#x} of the PMD at {h:#x} has another write bit")
 
 
-def _check_large_folio(folio, maps):
+def _check_large_folio(folio: Folio, maps: list) -> None:
     """Mapcounts as __folio_add_rmap()/__folio_remove_rmap() keep them (v6.18)."""
     lab = folio.label
     nr = folio.nr_pages
@@ -214,9 +214,6 @@ def _check_large_folio(folio, maps):
         _fail(f"{lab}: order {folio.order} cannot be partially mapped")
     if folio.entire_mapcount and any(folio._excl[1:]):
         _fail(f"{lab}: PMD-mapped, yet a tail page is PageAnonExclusive")
-
-
-def validate_kernel(k):
 
 
 def validate_kernel(k: Kernel) -> None:
