@@ -391,7 +391,7 @@ def test_every_chapter_fits_1280x800_with_the_sidebar_open(lab):
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     chapters = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-    assert len(chapters) == 8
+    assert len(chapters) == 9
     problems = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
