@@ -119,7 +119,12 @@ def do_anonymous_page(vma: VMA, addr: int, write: bool) -> None:
         z = mm.kernel.physmem.zero_folio
         mm.pgtable[addr] = PTE(z, z.pfn, False, special=True)
         return
-    order, base = alloc_anon_folio(mm, vma, addr)
+    thp = mm.kernel.thp                       # the common case decides without a call
+    if (thp.orders_hinted if vma.vm_flags & VM_HUGEPAGE else thp.orders_unhinted) \
+            & _MTHP_MASK:
+        order, base = alloc_anon_folio(mm, vma, addr)
+    else:
+        order = 0
     if not order:
         folio = _new_anon_page(vma, addr)
         mm.pgtable[addr] = PTE(folio, folio.pfn, bool(vma.vm_flags & VM_WRITE))

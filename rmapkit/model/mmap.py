@@ -29,7 +29,7 @@ from ..uapi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, MADV_DON
 from .fault import FAULT_FLAG_WRITE, handle_mm_fault, zap_page_range_single, zap_vma_pages
 from .file import FMODE_READ, FMODE_WRITE
 from .merge import VMG, remove_vma_from_mm, vma_link, vma_merge_new_range, vma_modify, __split_vma
-from .mm import TASK_SIZE
+from .mm import PMD_SHIFT, PMD_SIZE, TASK_SIZE
 from .vma import VMA
 from .thp import free_pgtables, madvise_collapse
 from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC, VM_HUGEPAGE,
@@ -242,10 +242,16 @@ def do_vmi_align_munmap(mm: MM, start: int, end: int, vmas: list[VMA] | None = N
         __split_vma(first, start, 1)             # the new struct keeps the part below
     if last.vm_end > end:
         __split_vma(last, end, 0)
+    # free_pgtables() frees between the neighbours that stay (floor and ceiling).
+    below, above = vmas[0]._prev, vmas[-1]._next
     for vma in vmas:
         zap_vma_pages(vma)                        # unmap_region() -> unmap_vmas()
         remove_vma_from_mm(vma)
-    free_pgtables(mm, start, end)
+    tables = mm.pte_tables
+    if tables and (start >> PMD_SHIFT in tables or (end - 1) >> PMD_SHIFT in tables
+                   or end - start > PMD_SIZE):
+        free_pgtables(mm, start, end, below.vm_end if below is not None else 0,
+                      above.vm_start if above is not None else TASK_SIZE)
 
 
 def do_munmap(mm: MM, start: int, length: int) -> int:

@@ -108,8 +108,13 @@ def _move_page_tables(mm, old_addr, old_len, new_addr):
                 split_huge_pmd(mm, pmd)
     # Every source block with a PTE table gives its extent's destination blocks one.
     tables = mm.pte_tables
-    if tables:
-        for b in range(old_addr >> PMD_SHIFT, ((end - 1) >> PMD_SHIFT) + 1):
+    b0, b1 = old_addr >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
+    if b0 == b1:                                  # the usual case: one source block
+        if b0 in tables:
+            tables.add((old_addr + delta) >> PMD_SHIFT)
+            tables.add((end - 1 + delta) >> PMD_SHIFT)
+    elif tables:
+        for b in range(b0, b1 + 1):
             if b in tables:
                 lo = max(old_addr, b << PMD_SHIFT) + delta
                 hi = min(end, (b + 1) << PMD_SHIFT) + delta - 1

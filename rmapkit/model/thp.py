@@ -14,7 +14,10 @@ folio, reclaim), khugepaged, shmem/file THP (``shmem_enabled`` other than ``neve
 swap, GUP pins, userfaultfd, prctl(PR_SET_THP_DISABLE).
 """
 
+from __future__ import annotations
+
 import errno
+from typing import TYPE_CHECKING
 
 from ..errors import syscall_error
 from ..uapi import (THP_FILE_ORDERS, THP_ANON_ORDERS, THP_DEFAULTS, check_thp_value,
@@ -26,6 +29,9 @@ from .rmap import (folio_add_anon_rmap_pmd, folio_add_anon_rmap_ptes,
                    folio_remove_rmap_pte, folio_remove_rmap_ptes, vm_normal_page)
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .vmflags import VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SPECIAL, VM_HUGETLB, VM_WRITE
+
+if TYPE_CHECKING:                        # names for annotations only
+    from .mm import MM
 
 __all__ = ["ThpSettings", "THP_DEFAULTS", "THP_ANON_ORDERS", "thp_size_key",
            "thp_vma_allowable_orders", "thp_vma_suitable_order", "TVA_PAGEFAULT",
@@ -388,18 +394,15 @@ def move_huge_pmd(mm, pmd, new_haddr):
         pt[_pa(new_haddr, i)] = e
 
 
-def free_pgtables(mm, start, end):
-    """Free the PTE tables of the 2 MiB blocks around ``[start, end)`` no VMA covers any
-    more.  Model of mm/memory.c: free_pgtables() -> free_pgd_range() between the
-    neighbouring VMAs (floor/ceiling). O(blocks log n)."""
+def free_pgtables(mm: MM, start: int, end: int, floor: int, ceiling: int) -> None:
+    """Free the PTE tables of the 2 MiB blocks around ``[start, end)`` that no VMA covers
+    any more: those wholly inside ``[floor, ceiling)``, the gap between the neighbouring
+    VMAs that stay.  Model of mm/memory.c: free_pgtables() -> free_pgd_range(). O(blocks).
+    """
     tables = mm.pte_tables
-    if not tables:
-        return
     for b in range(_block(start), _block(end - 1) + 1):
-        if b in tables:
-            v = mm.find_vma(b << PMD_SHIFT)
-            if v is None or v.vm_start >= (b + 1) << PMD_SHIFT:
-                tables.discard(b)
+        if b in tables and floor <= b << PMD_SHIFT and (b + 1) << PMD_SHIFT <= ceiling:
+            tables.discard(b)
 
 
 def madvise_collapse(mm, vma, start, end):
