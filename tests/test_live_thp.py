@@ -36,24 +36,27 @@ def test_read_settings_gives_what_kernel_accepts():
 
 
 def test_settings_are_restored_even_when_the_body_fails(thp_settings):
-    before = live_thp.read_settings()
-    with pytest.raises(RuntimeError):
-        with thp_settings({"hugepages-64kB/enabled": "madvise", "use_zero_page": "0"}):
-            now = live_thp.read_settings()
-            assert now["hugepages-64kB/enabled"] == "madvise" and now["use_zero_page"] == "0"
-            assert now[live_thp.SCAN_SLEEP] == live_thp._PARKED_SLEEP   # khugepaged parked
-            raise RuntimeError("a failing test")
-    assert live_thp.read_settings() == before
+    with live_thp.machine_lock():            # no other test run changes them meanwhile
+        before = live_thp.read_settings()
+        with pytest.raises(RuntimeError):
+            with thp_settings({"hugepages-64kB/enabled": "madvise", "use_zero_page": "0"}):
+                now = live_thp.read_settings()
+                assert now["hugepages-64kB/enabled"] == "madvise"
+                assert now["use_zero_page"] == "0"
+                assert now[live_thp.SCAN_SLEEP] == live_thp._PARKED_SLEEP   # parked
+                raise RuntimeError("a failing test")
+        assert live_thp.read_settings() == before
 
 
 @pytest.mark.parametrize("bad", [{"enabled": "always"}, {"hugepages-64kB/enabled": "always"},
                                  {"shmem_enabled": "advise"}, {"enabled": "sometimes"}])
 def test_unsafe_or_invalid_settings_are_refused_before_anything_changes(bad):
-    before = live_thp.read_settings()
-    with pytest.raises(live_thp.ThpSettingsRefused):
-        with live_thp.configured(bad):
-            pass
-    assert live_thp.read_settings() == before
+    with live_thp.machine_lock():
+        before = live_thp.read_settings()
+        with pytest.raises(live_thp.ThpSettingsRefused):
+            with live_thp.configured(bad):
+                pass
+        assert live_thp.read_settings() == before
 
 
 def test_a_64k_folio_as_the_kernel_shows_it(thp_settings):

@@ -27,7 +27,8 @@ from rmapkit.uapi import THP_ANON_KEYS, THP_ANON_ORDERS, THP_DEFAULTS, check_thp
     thp_size_key
 
 __all__ = ["SYSFS", "LOCK_PATH", "read_settings", "read_counters", "COUNTERS",
-           "configured", "unsafe_settings", "settings_needed", "ThpSettingsRefused"]
+           "configured", "machine_lock", "unsafe_settings", "settings_needed",
+           "ThpSettingsRefused"]
 
 SYSFS = "/sys/kernel/mm/transparent_hugepage"
 LOCK_PATH = "/tmp/rmapkit-thp-sysfs.lock"
@@ -169,6 +170,30 @@ def _khugepaged_parked():
                 anchor.wait(timeout=10)
 
 
+_held = [0]                     # machine_lock() depth in this process (it is reentrant)
+
+
+@contextlib.contextmanager
+def machine_lock():
+    """Hold the machine-wide THP lock (``flock`` on LOCK_PATH); reentrant in one process,
+    so a test can read the settings and then call configured() under one lock."""
+    if _held[0]:
+        _held[0] += 1
+        try:
+            yield
+        finally:
+            _held[0] -= 1
+        return
+    with open(LOCK_PATH, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _held[0] = 1
+        try:
+            yield
+        finally:
+            _held[0] = 0
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def configured(wanted, park=True):
     """Run the body with the running kernel's THP settings set as ``wanted`` (on top of
@@ -189,28 +214,24 @@ def configured(wanted, park=True):
             raise ThpSettingsRefused(why)
     if not os.path.isdir(SYSFS):
         raise ThpSettingsRefused(f"{SYSFS} does not exist (no THP on this kernel)")
-    with open(LOCK_PATH, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with machine_lock():
+        todo = settings_needed(wanted)
+        why = unsafe_settings(todo)          # only what would be written matters
+        if why:
+            raise ThpSettingsRefused(why)
+        if todo and os.geteuid() != 0:
+            raise ThpSettingsRefused(
+                "writing " + ", ".join(f"{k}={v}" for k, v in todo.items())
+                + " needs root")
+        old = {k: _read(k) for k in todo}
         try:
-            todo = settings_needed(wanted)
-            why = unsafe_settings(todo)          # only what would be written matters
-            if why:
-                raise ThpSettingsRefused(why)
-            if todo and os.geteuid() != 0:
-                raise ThpSettingsRefused(
-                    "writing " + ", ".join(f"{k}={v}" for k, v in todo.items())
-                    + " needs root")
-            old = {k: _read(k) for k in todo}
-            try:
-                for k, v in todo.items():
-                    _write(k, v)
-                if os.geteuid() == 0 and park:
-                    with _khugepaged_parked():
-                        yield
-                else:
+            for k, v in todo.items():
+                _write(k, v)
+            if os.geteuid() == 0 and park:
+                with _khugepaged_parked():
                     yield
-            finally:
-                for k, v in old.items():
-                    _write(k, v)
+            else:
+                yield
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            for k, v in old.items():
+                _write(k, v)
