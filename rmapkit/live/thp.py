@@ -21,6 +21,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from rmapkit.uapi import THP_ANON_KEYS, THP_ANON_ORDERS, THP_DEFAULTS, check_thp_value, \
@@ -170,27 +171,29 @@ def _khugepaged_parked():
                 anchor.wait(timeout=10)
 
 
-_held = [0]                     # machine_lock() depth in this process (it is reentrant)
+_local = threading.local()      # machine_lock() depth per thread (reentrant in a thread)
 
 
 @contextlib.contextmanager
 def machine_lock():
-    """Hold the machine-wide THP lock (``flock`` on LOCK_PATH); reentrant in one process,
-    so a test can read the settings and then call configured() under one lock."""
-    if _held[0]:
-        _held[0] += 1
+    """Hold the machine-wide THP lock (``flock`` on LOCK_PATH).  Reentrant within one
+    thread, so a test can read the settings and then call configured() under one lock;
+    other threads and processes wait (each takes its own flock)."""
+    depth = getattr(_local, "depth", 0)
+    if depth:
+        _local.depth = depth + 1
         try:
             yield
         finally:
-            _held[0] -= 1
+            _local.depth = depth
         return
     with open(LOCK_PATH, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _held[0] = 1
+        _local.depth = 1
         try:
             yield
         finally:
-            _held[0] = 0
+            _local.depth = 0
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
