@@ -18,11 +18,11 @@ __all__ = ["Kernel", "Process", "MM", "VMA", "AnonVMA", "AnonVMAChain", "Folio",
            "PAGE_SIZE",
            "PAGE_SHIFT", "linear_page_index", "vma_address", "folio_anon_vma", "rmap_walk",
            "rmap_candidates", "page_vma_mapped", "vm_normal_page", "SegmentationFault",
-           "BusError", "ValidationError"]
+           "BusError", "OutOfMemory", "ValidationError"]
 
 import sys as _sys
 
-_ERRORS = {"SegmentationFault", "BusError", "ValidationError"}
+_ERRORS = {"SegmentationFault", "BusError", "OutOfMemory", "ValidationError"}
 
 
 def _register_display():

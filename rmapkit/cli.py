@@ -39,8 +39,11 @@ examples:
   rmapkit live fork-cow        the real kernel (run as root to see page frames)
   rmapkit diff mremap-faulted  both; exit status 1 if they differ
 
-exit status: 0 ok, 1 model and kernel differ (diff), 2 the scenario could not be run
-as written.  Without root the live side compares what it can see and says what not.
+exit status: 0 ok; 1 model and kernel differ (diff); 2 the scenario could not be run
+as written: it is not a readable scenario (a regular UTF-8 file of at most 1 MiB), a
+line is wrong, an `expect` did not hold, or the live kernel could not run it (no live
+kernel, or the live driver timed out or died).  Without root the live side compares
+what it can see and says what not.
 """
 
 
@@ -101,8 +104,8 @@ def cmd_show(args):
     from rmapkit.scenarios import load
     sc = load(args.scenario)
     if sc.path:
-        with open(sc.path, encoding="utf-8") as f:
-            sys.stdout.write(f.read())
+        from rmapkit.scenarios.library import read_scenario_file
+        sys.stdout.write(read_scenario_file(sc.path))
     else:
         sys.stdout.write(sc.text())
     return 0
@@ -245,8 +248,13 @@ def cmd_diff(args):
         with open(args.html, "w", encoding="utf-8") as f:
             f.write("<!doctype html><meta charset=utf-8><title>rmapkit diff "
                     f"{sc.name}</title>{d._repr_html_()}")
+    if lv.error:
+        # The kernel side did not run to the end (no live kernel, the driver timed out or
+        # died, the window was taken): that is "cannot run", not "differ".
+        print(f"rmapkit: cannot run {sc.name} on the live kernel: {lv.error}", file=sys.stderr)
+        return 2
     if d:
         return 1
-    if m.problems or m.error:
-        _print_problems(m)
-    return 0
+    # Model and kernel agree, but the scenario did not run as written (an `expect` that
+    # did not hold, an op that could not run): exit status 2, as `run` and `live` give.
+    return max(_print_problems(m), _print_problems(lv))

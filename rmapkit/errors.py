@@ -7,7 +7,7 @@ syscall returns, so ``except OSError as e: e.errno == errno.EINVAL`` reads like 
 import errno as _errno
 import os as _os
 
-__all__ = ["SegmentationFault", "BusError", "ValidationError", "syscall_error"]
+__all__ = ["SegmentationFault", "BusError", "OutOfMemory", "ValidationError", "syscall_error"]
 
 
 class SegmentationFault(Exception):
@@ -33,6 +33,21 @@ class BusError(SegmentationFault):
 
     def __init__(self, addr, reason):
         Exception.__init__(self, f"{self.signal} at {addr:#x}: {reason}")
+        self.addr = addr
+        self.reason = reason
+
+
+class OutOfMemory(SegmentationFault):
+    """A fault that needed a page when the machine had none left (VM_FAULT_OOM).
+
+    The kernel answers with pagefault_out_of_memory() and the OOM killer; the model raises
+    this from the access instead (a signal, like SegmentationFault) and kills nobody.
+    ``addr`` is the faulting page (None when not known yet).
+    """
+
+    def __init__(self, addr, reason):
+        Exception.__init__(self, f"out of memory at "
+                                 f"{'?' if addr is None else f'{addr:#x}'}: {reason}")
         self.addr = addr
         self.reason = reason
 

@@ -31,6 +31,8 @@ __all__ = [
     "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE", "FALLOC_FL_COLLAPSE_RANGE",
     "FALLOC_FL_ZERO_RANGE", "FALLOC_FL_INSERT_RANGE", "FALLOC_FL_UNSHARE_RANGE",
     "FALLOC_FL_WRITE_ZEROES",
+    "MFD_CLOEXEC", "MFD_ALLOW_SEALING", "MFD_HUGETLB", "MFD_NOEXEC_SEAL", "MFD_EXEC",
+    "MFD_ALL_FLAGS",
 ]
 
 # arch/x86/include/asm/page_types.h: 4 KiB pages.
@@ -214,3 +216,11 @@ def check_thp_value(key, value):
 THP_ANON_KEYS = ("enabled", "use_zero_page", "shmem_enabled") + tuple(
     thp_size_key(o) for o in THP_ANON_ORDERS) + tuple(
     thp_size_key(o, "shmem_enabled") for o in THP_FILE_ORDERS)
+
+# include/uapi/linux/memfd.h (MFD_ALL_FLAGS: mm/memfd.c)
+MFD_CLOEXEC = 0x0001
+MFD_ALLOW_SEALING = 0x0002
+MFD_HUGETLB = 0x0004
+MFD_NOEXEC_SEAL = 0x0008
+MFD_EXEC = 0x0010
+MFD_ALL_FLAGS = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC

@@ -28,8 +28,9 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, p
                                  rule)
 
 from modelhelpers import PS, W, draw, fingerprint
-from rmapkit import Kernel
+from rmapkit import Kernel, Process
 from rmapkit.errors import SegmentationFault
+from rmapkit.model.args import PAGE_ALIGN, c_value
 from rmapkit.uapi import (MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP, MADV_DONTFORK,
                           MADV_DONTNEED, MADV_FREE, MADV_KEEPONFORK, MADV_NORMAL, MADV_RANDOM,
                           MADV_SEQUENTIAL, MADV_WILLNEED, MADV_WIPEONFORK, MAP_ANONYMOUS,
@@ -51,7 +52,8 @@ proc_ix = st.integers(0, MAX_PROCS - 1)
 # What each syscall may answer on bad input in this setting (v6.18: do_mmap(),
 # do_vmi_munmap(), do_mprotect_pkey(), do_mremap(), do_madvise()).
 ALLOWED = {
-    "mmap": {errno.EINVAL, errno.ENOMEM, errno.EEXIST, errno.EACCES, errno.EBADF},
+    "mmap": {errno.EINVAL, errno.ENOMEM, errno.EEXIST, errno.EACCES, errno.EBADF,
+             errno.EOVERFLOW, errno.EOPNOTSUPP, 4095},   # 4095: MAP_FIXED at -4095 (IS_ERR_VALUE)
     "munmap": {errno.EINVAL},
     "mprotect": {errno.EINVAL, errno.ENOMEM, errno.EACCES},
     "mremap": {errno.EINVAL, errno.EFAULT, errno.ENOMEM},
@@ -82,12 +84,28 @@ def pg(i):
     return W + i * PS
 
 
+# Hostile values: what C would wrap (negative, 2**64 and above), what only just fits, what
+# aliases through a 32-bit int, mixed with the window's own pages so that some succeed.
+_EDGE = [0, 1, -1, -PS, -PS - 1, -(PS - 1), 2**64, 2**64 + PS, 2**64 - PS, 2**63, 2**63 - PS,
+         2**47, 2**47 - PS, 2**46, 2**32, 2**32 + 4, 2**31, -(2**31), PS - 1, PS + 1,
+         2**40, 1 << 62]
+hostile = st.one_of(st.sampled_from(_EDGE),
+                    st.builds(lambda i, d: W + i * PS + d, page,
+                              st.sampled_from([0, 0, 0, 1, -1, 2**64, -2**64])),
+                    st.builds(lambda n: n * PS, st.integers(0, NPAGES)),
+                    st.integers(-2**65, 2**65))
+C_TYPES = {call: [t for t, _ in getattr(Process, call).__c_params__]
+           for call in ("mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write")}
+
+
 class MMMachine(RuleBasedStateMachine):
     """Random syscalls of up to four processes in one 20-page window."""
 
     @initialize()
     def setup(self):
-        self.k = Kernel()
+        # A small machine, so that huge hostile mappings and touches reach its RAM and
+        # page-table bound quickly (and commit accounting refuses more than it holds).
+        self.k = Kernel(totalram_pages=2048)
         p0 = self.k.spawn()
         self.k.create_file("/f", 12 * PS)
         self.k.create_file("/e", 12 * PS, fs="ext4")
@@ -104,6 +122,10 @@ class MMMachine(RuleBasedStateMachine):
         return self.procs[ix % len(self.procs)]
 
     def _partial_scope(self, call, args, p):
+        args = [c_value(a, t) for a, t in zip(args, C_TYPES.get(call, ()))] or list(args)
+        return self._partial_scope_c(call, args, p)
+
+    def _partial_scope_c(self, call, args, p):
         """Before a call: could a failure of it legitimately keep partial work?
 
         The documented cases where the kernel keeps what it did before failing: memory
@@ -120,6 +142,10 @@ class MMMachine(RuleBasedStateMachine):
             return bool(mm.vmas_in(args[0], args[0] + args[1]))
         if call == "mremap" and args[3] & MREMAP_FIXED and args[1] == args[2]:
             return len(mm.vmas_in(args[0], args[0] + args[1])) > 1
+        if call == "mremap" and args[3] & MREMAP_FIXED:
+            # mremap_to() unmaps the destination before the later checks (the source
+            # range, the shrink) can fail: that unmap stays, as in the kernel.
+            return bool(mm.vmas_in(args[4], args[4] + PAGE_ALIGN(args[2])))
         return False
 
     def _call(self, p, call, *args):
@@ -130,7 +156,10 @@ class MMMachine(RuleBasedStateMachine):
             ret = getattr(p, call)(*args)
         except OSError as e:
             self.k.validate()
-            assert e.errno in ALLOWED[call], f"{call}{args}: unexpected errno {e}"
+            # A MAP_FIXED address in the last page of the address space comes back as the
+            # "errno" -addr (IS_ERR_VALUE()), whatever that number is.
+            err_value = call == "mmap" and c_value(args[0], "unsigned long") > 2**64 - 4096
+            assert e.errno in ALLOWED[call] or err_value, f"{call}{args}: unexpected errno {e}"
             assert call in str(e), f"the message names the call: {e}"
             if not (partial and (call, e.errno) in PARTIAL_ERRNOS):
                 after = fingerprint(self.k)
@@ -300,6 +329,36 @@ class MMMachine(RuleBasedStateMachine):
             raise AssertionError(f"{call} {what} succeeded")
         self.k.validate()
         assert fingerprint(self.k) == before
+
+    @rule(ix=proc_ix, call=st.sampled_from(["mmap", "munmap", "mprotect", "mremap", "madvise",
+                                            "read", "write"]),
+          args=st.lists(hostile, min_size=5, max_size=5), extra=st.integers(0, 0x10_0000),
+          kind=st.sampled_from(["anon", "shared anon", "file", "bad fd"]))
+    def hostile_call(self, ix, call, args, extra, kind):
+        """Any syscall with arguments drawn from negative, huge, wrapping and 2**32-aliased
+        values mixed with ordinary ones: the kernel's errno, or success, and a failed call
+        changes nothing (outside the kernel's own partial cases)."""
+        p = self._proc(ix)
+        a0, a1, a2, a3, a4 = args
+        if call == "mmap":
+            flags = (a3 & ~0xf) | {"anon": 0x22, "shared anon": 0x21, "file": 0x2,
+                                   "bad fd": 0x2}[kind]
+            flags &= ~(0x40000 | 0x100 | 0x8)    # hugetlb, growsdown, droppable: not modelled
+            fd = self.fd_rw if kind == "file" and self.fd_rw in p.fds else a4 if kind == "bad fd" \
+                else -1
+            self._call(p, "mmap", a0, a1, a2 & 0xf, flags, fd, extra & ~0xfff)
+        elif call == "munmap":
+            self._call(p, "munmap", a0, a1)
+        elif call == "mprotect":
+            self._call(p, "mprotect", a0, a1, a2 & 0x3000007 if a2 & 1 else a2)
+        elif call == "mremap":
+            self._call(p, "mremap", a0, a1, a2, a3 & 0x7 if a3 & 8 else a3, a4)
+        elif call == "madvise":
+            self._call(p, "madvise", a0, a1, a2 & 0x1f if a2 & 0x100 else a2)
+        else:
+            # A user access of a huge range stops at the first unmapped page (SIGSEGV)
+            # or at the machine's page-table bound (OutOfMemory): both bounded.
+            self._call(p, call, a0, a1 & 0xffff_ffff)
 
     @invariant()
     def every_process_is_valid(self):

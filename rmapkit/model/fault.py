@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import BusError, SegmentationFault
+from ..errors import BusError, OutOfMemory, SegmentationFault
 from ..uapi import PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_prepare
 from .filemap import filemap_add_folio
@@ -265,32 +265,47 @@ def handle_mm_fault(vma: VMA, addr: int, flags: int) -> None:
     do_huge_pmd_anonymous_page() first; a write to a read-only huge PMD goes to
     do_huge_pmd_wp_page(); everything else to handle_pte_fault().  Raises BusError (SIGBUS)
     where no page can be given.  O(log n).
+
+    :raises OutOfMemory: no page of RAM left for a new folio (VM_FAULT_OOM), or the
+        process already has ``totalram_pages`` present PTEs.  The second bound is the
+        model's, not the kernel's (whose page tables cost one page per 512 PTEs): it
+        keeps every loop over pages, such as reading a huge mapping of the zero page,
+        within what the simulated machine could hold.
     """
     write = bool(flags & FAULT_FLAG_WRITE)
     mm = vma.vm_mm
     pte = mm.pgtable.get(addr)
-    if pte is None:
-        if vma.is_anonymous():
-            thp = mm.kernel.thp
-            quick = thp.orders_hinted if vma.vm_flags & VM_HUGEPAGE else thp.orders_unhinted
-            if quick & _PMD_MASK and not vma.vm_flags & VM_SHARED and \
-                    addr >> PMD_SHIFT not in mm.pte_tables and _pmd_order_allowed(vma):
-                if do_huge_pmd_anonymous_page(mm, vma, addr, write):
+    try:
+        if pte is None:
+            if len(mm.pgtable) >= mm.kernel.totalram_pages:
+                raise OutOfMemory(addr, f"{len(mm.pgtable)} present PTEs: the page tables "
+                                        "would outgrow RAM")
+            if vma.is_anonymous():
+                thp = mm.kernel.thp
+                quick = thp.orders_hinted if vma.vm_flags & VM_HUGEPAGE else \
+                    thp.orders_unhinted
+                if quick & _PMD_MASK and not vma.vm_flags & VM_SHARED and \
+                        addr >> PMD_SHIFT not in mm.pte_tables and _pmd_order_allowed(vma):
+                    if do_huge_pmd_anonymous_page(mm, vma, addr, write):
+                        return
+                do_anonymous_page(vma, addr, write)
+            elif not vma.vm_ops.fault:
+                # do_fault(): no ->fault (a remap_pfn_range() driver): VM_FAULT_SIGBUS.
+                raise BusError(addr, "no PFN installed here")
+            else:
+                do_fault(vma, addr, write)
+        elif write and not pte.writable:
+            if pte.pmd is not None:
+                if do_huge_pmd_wp_page(mm, vma, addr, pte):
                     return
-            do_anonymous_page(vma, addr, write)
-        elif not vma.vm_ops.fault:
-            # do_fault(): no ->fault (a remap_pfn_range() driver): VM_FAULT_SIGBUS.
-            raise BusError(addr, "no PFN installed here")
-        else:
-            do_fault(vma, addr, write)
-    elif write and not pte.writable:
-        if pte.pmd is not None:
-            if do_huge_pmd_wp_page(mm, vma, addr, pte):
-                return
-            pte = mm.pgtable[addr]
-            if pte.writable:
-                return
-        do_wp_page(vma, addr, pte)
+                pte = mm.pgtable[addr]
+                if pte.writable:
+                    return
+            do_wp_page(vma, addr, pte)
+    except OutOfMemory as e:
+        if e.addr is None:                  # the allocator does not know the address
+            raise OutOfMemory(addr, e.reason) from None
+        raise
 
 
 def _pmd_order_allowed(vma: VMA) -> bool:

@@ -20,7 +20,7 @@ on ext4, pipes (ESPIPE).
 
 import errno
 
-from ..errors import syscall_error
+from ..errors import OutOfMemory, syscall_error
 from ..uapi import (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE,
                     FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_WRITE_ZEROES,
                     FALLOC_FL_ZERO_RANGE, PAGE_SHIFT, PAGE_SIZE)
@@ -154,6 +154,14 @@ def _rw_checks(proc, fd, offset, length, call, fmode):
     return f, min(length, MAX_RW_COUNT)
 
 
+def _short(index, offset, call):
+    """Bytes done before page ``index`` could not be allocated; ENOMEM if none were."""
+    done = (index << PAGE_SHIFT) - offset
+    if done <= 0:
+        raise syscall_error(errno.ENOMEM, call, "no page of RAM left for the page cache")
+    return done
+
+
 def do_pread(proc, fd, offset, length):
     """pread(2): read ``length`` bytes at ``offset``; return the bytes read (0 at EOF).
 
@@ -177,7 +185,10 @@ def do_pread(proc, fd, offset, length):
         mapping = inode.mapping
         for index in _pages(offset, n):
             if index not in mapping.pages:
-                filemap_add_folio(proc.kernel, mapping, index)
+                try:
+                    filemap_add_folio(proc.kernel, mapping, index)
+                except OutOfMemory:      # RAM is full: a short read, as filemap_read()
+                    return _short(index, offset, "pread")
     return n
 
 
@@ -208,7 +219,11 @@ def do_pwrite(proc, fd, offset, length):
     for index in _pages(offset, count):
         folio = mapping.pages.get(index)
         if folio is None:
-            folio = filemap_add_folio(proc.kernel, mapping, index)
+            try:
+                folio = filemap_add_folio(proc.kernel, mapping, index)
+            except OutOfMemory:          # RAM is full: a short write, as generic_perform_write()
+                count = _short(index, offset, "pwrite")
+                break
         folio.uptodate = True            # shmem_write_end() on a fallocated folio
         folio.dirty = True
     inode.size = max(inode.size, offset + count)
@@ -265,10 +280,20 @@ def do_fallocate(proc, fd, mode, offset, length):
                                   "modelled")
     if inode.fs.shmem:
         mapping = inode.mapping
+        added = []
         for index in _pages(offset, length):
             folio = mapping.pages.get(index)
             if folio is None:
-                filemap_add_folio(proc.kernel, mapping, index, uptodate=False)
+                try:
+                    filemap_add_folio(proc.kernel, mapping, index, uptodate=False)
+                except OutOfMemory:
+                    # shmem_fallocate(): on failure shmem_undo_range() drops what this
+                    # call allocated (the model's RAM is full; the kernel says ENOSPC or
+                    # ENOMEM).
+                    for i in added:
+                        _delete_from_page_cache(proc.kernel, mapping, i)
+                    raise syscall_error(errno.ENOMEM, call, "RAM is full") from None
+                added.append(index)
             else:
                 # shmem_get_folio_gfp(SGP_FALLOC) on a folio an earlier fallocate() left
                 # !uptodate: "must initialize it now" (zeroed, marked uptodate).

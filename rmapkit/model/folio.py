@@ -22,14 +22,21 @@ if TYPE_CHECKING:                        # names for annotations only (no import
     from .file import AddressSpace
     from .kernel import Kernel
 
+from ..errors import OutOfMemory
+
 __all__ = ["Folio", "Page", "PhysMem", "ZERO_PFN", "HUGE_ZERO_PFN", "HPAGE_PMD_ORDER",
-           "HPAGE_PMD_NR"]
+           "HPAGE_PMD_NR", "DEFAULT_TOTALRAM_PAGES",
+           "OVERCOMMIT_GUESS", "OVERCOMMIT_ALWAYS", "MAX_PFN"]
 
 ZERO_PFN = 0x10            # the model's pfn of the shared zero page (my_zero_pfn())
 HPAGE_PMD_ORDER = 9            # x86-64: PMD_SHIFT - PAGE_SHIFT
 HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER
 HUGE_ZERO_PFN = 0x400      # the model's huge zero folio: 512 naturally aligned frames
 _FIRST_RAM_PFN = 0x2000
+DEFAULT_TOTALRAM_PAGES = 1 << 16    # MemTotal: 262144 kB, a small fixed machine (no swap)
+OVERCOMMIT_GUESS = 0               # include/uapi/linux/mman.h: vm.overcommit_memory
+OVERCOMMIT_ALWAYS = 1
+MAX_PFN = 1 << 40                  # x86-64: MAX_PHYSMEM_BITS 52 -> 2**40 page frames
 
 
 class Folio:
@@ -174,7 +181,27 @@ class PhysMem:
         self.zero_folio = Folio(ZERO_PFN, "zero", self)
         self.huge_zero_folio = Folio(HUGE_ZERO_PFN, "huge_zero", self, HPAGE_PMD_ORDER)
         self.reserved = []                   # device frame ranges [lo, hi)
-        self.nr_allocated = 0
+        self.nr_allocated = 0                # folios
+        self.nr_pages_allocated = 0          # pages (a large folio counts 1 << order)
+
+    @property
+    def totalram_pages(self) -> int:
+        """totalram_pages(): the machine's RAM in pages (Kernel(totalram_pages=...)). O(1)."""
+        return self.kernel.totalram_pages if self.kernel is not None else \
+            DEFAULT_TOTALRAM_PAGES
+
+    def vm_enough_memory(self, pages: int) -> bool:
+        """May ``pages`` more pages be committed?  False means the syscall fails ENOMEM.
+
+        Model of mm/util.c: __vm_enough_memory() (v6.18) for OVERCOMMIT_ALWAYS (always)
+        and OVERCOMMIT_GUESS (the default: one request may not exceed RAM + swap; the
+        model has no swap).  Callers charge only what accountable_mapping() charges
+        (private writable memory without MAP_NORESERVE) and shmem objects without
+        VM_NORESERVE (shmem_acct_size()).  O(1).
+        """
+        if self.kernel is not None and self.kernel.sysctl_overcommit_memory == OVERCOMMIT_ALWAYS:
+            return True
+        return pages <= self.totalram_pages
 
     def reserve(self, pfn: int, npages: int) -> None:
         """Set ``[pfn, pfn + npages)`` aside as device frames (no struct page behind them).
@@ -185,6 +212,9 @@ class PhysMem:
         O(d) for d devices.
         """
         end = pfn + npages
+        if end > MAX_PFN:
+            raise ValueError(f"device frames [{pfn:#x}, {end:#x}) pass the highest physical "
+                             f"frame x86-64 can address ({MAX_PFN:#x})")
         if pfn <= ZERO_PFN < end or (pfn < HUGE_ZERO_PFN + HPAGE_PMD_NR
                                      and HUGE_ZERO_PFN < end):
             raise ValueError(f"device frames [{pfn:#x}, {end:#x}) include the zero page "
@@ -200,8 +230,15 @@ class PhysMem:
 
     def alloc_folio(self, order: int = 0) -> Folio:
         """folio_alloc(): a fresh folio of ``1 << order`` pages at a naturally aligned PFN
-        (the buddy allocator's guarantee). O(d) for d device ranges."""
+        (the buddy allocator's guarantee). O(d) for d device ranges.
+
+        :raises OutOfMemory: when the pages would pass the machine's RAM
+            (``totalram_pages``); the caller's fault then fails as VM_FAULT_OOM does.
+        """
         n = 1 << order
+        if self.nr_pages_allocated + n > self.totalram_pages:
+            raise OutOfMemory(None, f"all {self.totalram_pages} pages of RAM are in use")
+        self.nr_pages_allocated += n
         if order:
             self.next_pfn = (self.next_pfn + n - 1) & ~(n - 1)
         moved = bool(self.reserved)
@@ -220,6 +257,7 @@ class PhysMem:
     def free_folio(self, folio: Folio) -> None:
         """folio_put() of the last reference. O(1)."""
         self.nr_allocated -= 1
+        self.nr_pages_allocated -= 1 << folio.order
         folio.mapping = None
         if folio.order and self.kernel is not None:
             st = self.kernel.thp_stats[folio.order]

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 import errno
 
 from ..errors import syscall_error
-from ..uapi import (O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY, PAGE_SHIFT,
-                    PAGE_SIZE)
+from ..uapi import (MFD_ALL_FLAGS, MFD_HUGETLB, O_ACCMODE, O_CREAT, O_EXCL, O_RDWR, O_TRUNC,
+                    PAGE_SHIFT, PAGE_SIZE)
+from .args import syscall
 from .fault import touch
 from .file import FILESYSTEMS, FMODE_READ, FMODE_WRITE, TMPFS, File, Inode
 from .filemap import (do_fallocate, do_fsync, do_ftruncate, do_pread, do_pwrite,
-                      filemap_add_folio)
-from .folio import PhysMem
+                      filemap_add_folio, truncate_pagecache)
+from .folio import DEFAULT_TOTALRAM_PAGES, OVERCOMMIT_ALWAYS, OVERCOMMIT_GUESS, PhysMem
 from .fork import dup_mmap, exit_mmap
 from .mm import DEFAULT_MMAP_BASE, MM
 from .mmap import do_madvise, do_mmap, do_mprotect, do_munmap
@@ -38,6 +39,21 @@ if TYPE_CHECKING:                        # names for annotations only (no import
 __all__ = ["Kernel", "Process"]
 
 
+MAX_LFS_FILESIZE = (1 << 63) - 1            # include/linux/fs.h (64-bit)
+MFD_NAME_MAX_LEN = 249                      # mm/memfd.c: NAME_MAX - strlen("memfd:")
+
+
+def _check_setup_args(call, path, **sizes):
+    """Machine set-up (not a syscall): a str path and sizes that fit the kernel's types."""
+    if not isinstance(path, str) or not path:
+        raise TypeError(f"{call}: the path must be a non-empty str, not {path!r}")
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{call}: {name} must be an int, not {v!r}")
+        if not 0 <= v <= MAX_LFS_FILESIZE:
+            raise ValueError(f"{call}: {name} {v} is outside [0, MAX_LFS_FILESIZE]")
+
+
 class Kernel:
     """Physical memory, the page cache, files and processes of one simulated machine.
 
@@ -48,15 +64,31 @@ class Kernel:
     ``k.thp[...]`` reads and writes them later.  ``thp_stats[order]`` are the
     hugepages-<size>kB/stats/ counters, ``vmstat`` the THP lines of /proc/vmstat, and
     ``thp_fail_orders`` a failure-injection switch: THP allocations of those orders fail.
+  ``totalram_pages`` is the
+    machine's RAM in pages (``MemTotal`` / 4 KiB; 256 MiB by default, a fixed size so that
+    every run is the same; there is no swap) and ``overcommit_memory`` mirrors
+    ``vm.overcommit_memory`` (0, OVERCOMMIT_GUESS, the default, or 1, OVERCOMMIT_ALWAYS):
+    see rmapkit.model.folio.PhysMem.vm_enough_memory().
     """
 
     def __init__(self, max_map_count: int = 65530, mmap_base: int = DEFAULT_MMAP_BASE,
-                 mmap_min_addr: int = PAGE_SIZE, thp: dict | None = None) -> None:
+                 mmap_min_addr: int = PAGE_SIZE, thp: dict | None = None,
+                 totalram_pages: int = DEFAULT_TOTALRAM_PAGES,
+                 overcommit_memory: int = OVERCOMMIT_GUESS) -> None:
+        for name, v in (("max_map_count", max_map_count), ("mmap_base", mmap_base),
+                        ("mmap_min_addr", mmap_min_addr), ("totalram_pages", totalram_pages)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise TypeError(f"Kernel({name}=...) takes a non-negative int, not {v!r}")
+        if overcommit_memory not in (OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS):
+            raise ValueError("overcommit_memory: 0 (OVERCOMMIT_GUESS) or 1 (OVERCOMMIT_ALWAYS);"
+                             " 2 (OVERCOMMIT_NEVER, strict commit accounting) is not modelled")
         self.thp = ThpSettings(thp)
         self.thp_stats = new_thp_stats()
         self.vmstat = new_vmstat()
         self.thp_fail_orders: set[int] = set()
         self.sysctl_max_map_count = max_map_count
+        self.sysctl_overcommit_memory = overcommit_memory
+        self.totalram_pages = totalram_pages
         self.mmap_base = mmap_base
         self.mmap_min_addr = mmap_min_addr
         self.physmem = PhysMem(self)
@@ -85,6 +117,7 @@ class Kernel:
         program (each page one folio: large folios are not modelled).
         O(size / PAGE_SIZE) with ``cached``, else O(1).
         """
+        _check_setup_args("create_file", path, size=size)
         if path in self.inodes:
             raise syscall_error(errno.EEXIST, "create_file", f"{path} exists")
         if fs not in FILESYSTEMS:
@@ -107,6 +140,7 @@ class Kernel:
         Its frames ``[pfn_base, pfn_base + npages)`` must not be RAM the model already
         handed out, nor the zero page (ValueError); RAM skips them from then on. O(d).
         """
+        _check_setup_args("create_device", path, pfn_base=pfn_base, npages=npages)
         if path in self.inodes:
             raise syscall_error(errno.EEXIST, "create_device", f"{path} exists")
         self.physmem.reserve(pfn_base, npages)      # device frames are never RAM
@@ -160,11 +194,15 @@ class Process:
     def __repr__(self):
         return f"<Process {self.name} vmas={self.mm.map_count}>"
 
-    def _alive(self):
+    def _alive(self, call: str = "syscall") -> None:
+        """An exited process has no mm: every syscall on it fails with ESRCH, as an OSError
+        (ProcessLookupError) with ``errno == errno.ESRCH`` naming the call. O(1)."""
         if not self.alive:
-            raise ProcessLookupError(f"{self.name} has exited")
+            raise syscall_error(errno.ESRCH, call, f"{self.name} has exited")
 
     # -- memory syscalls -----------------------------------------------------------
+    @syscall("unsigned long addr", "unsigned long length", "unsigned long prot",
+             "unsigned long flags", "unsigned long fd", "unsigned long offset")
     def mmap(self, addr: int, length: int, prot: int, flags: int, fd: int = -1,
              offset: int = 0) -> int:
         """mmap(2): map ``length`` bytes; see rmapkit.model.mmap.do_mmap (do_mmap(), v6.18).
@@ -181,12 +219,12 @@ class Process:
 
         O(log n) plus the pages populated.
         """
-        self._alive()
         try:
             return do_mmap(self, addr, length, prot, flags, fd, offset)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
+    @syscall("unsigned long addr", "size_t length")
     def munmap(self, addr: int, length: int) -> int:
         """munmap(2): unmap ``[addr, addr + length)``; see rmapkit.model.mmap.do_munmap.
 
@@ -197,12 +235,12 @@ class Process:
 
         O(k log n) plus the pages unmapped.
         """
-        self._alive()
         try:
             return do_munmap(self.mm, addr, length)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
+    @syscall("unsigned long addr", "size_t length", "unsigned long prot")
     def mprotect(self, addr: int, length: int, prot: int) -> int:
         """mprotect(2): change the protection of a range; see rmapkit.model.mmap.do_mprotect.
 
@@ -215,12 +253,13 @@ class Process:
 
         O(k log n).
         """
-        self._alive()
         try:
             return do_mprotect(self.mm, addr, length, prot)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
+    @syscall("unsigned long old_addr", "unsigned long old_len", "unsigned long new_len",
+             "unsigned long flags", "unsigned long new_addr")
     def mremap(self, old_addr: int, old_len: int, new_len: int, flags: int = 0,
                new_addr: int = 0) -> int:
         """mremap(2): grow, shrink or move a mapping; see rmapkit.model.mremap.do_mremap.
@@ -232,12 +271,12 @@ class Process:
 
         O(c log n) plus the PTEs moved.
         """
-        self._alive()
         try:
             return do_mremap(self.mm, old_addr, old_len, new_len, flags, new_addr)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
+    @syscall("unsigned long addr", "size_t length", "int advice")
     def madvise(self, addr: int, length: int, advice: int) -> int:
         """madvise(2): advise the kernel about a range; see rmapkit.model.mmap.do_madvise.
 
@@ -249,12 +288,12 @@ class Process:
 
         O(k log n) plus the pages zapped.
         """
-        self._alive()
         try:
             return do_madvise(self.mm, addr, length, advice)
         finally:
             self.mm.sync_gaps()     # once per syscall, even a failed one
 
+    @syscall("unsigned long addr", "size_t length")
     def read(self, addr: int, length: int = 1) -> None:
         """Read one byte of every page in the range (read faults; SIGSEGV if forbidden).
 
@@ -265,17 +304,17 @@ class Process:
 
         Model of handle_mm_fault() per page; O(p log n).
         """
-        self._alive()
         touch(self.mm, addr, length, write=False)
 
+    @syscall("unsigned long addr", "size_t length")
     def write(self, addr: int, length: int = 1) -> None:
         """Write one byte of every page in the range (write faults, CoW); raises as read().
 
         Model of handle_mm_fault() per page; O(p log n).
         """
-        self._alive()
         touch(self.mm, addr, length, write=True)
 
+    @syscall()
     def fork(self, name: str | None = None) -> Process:
         """fork(2): a child with a copy of this address space.  Model of dup_mmap().
 
@@ -285,7 +324,6 @@ class Process:
 
         O(n c log n + pages).
         """
-        self._alive()
         child = self.kernel.spawn(name)
         child.fds = dict(self.fds)
         try:
@@ -294,13 +332,13 @@ class Process:
             child.mm.sync_gaps()
         return child
 
+    @syscall()
     def exit(self) -> None:
         """exit(2): tear down the address space.  Model of exit_mmap().
 
         The process leaves ``Kernel.processes``; any later call raises ProcessLookupError.
         O(n c log n + pages).
         """
-        self._alive()
         exit_mmap(self.mm)
         self.mm.sync_gaps()
         self.alive = False
@@ -321,14 +359,21 @@ class Process:
             raise syscall_error(errno.EBADF, call, f"fd {fd} is not open")
         return f
 
+    @syscall("const char *path", "int flags")
     def open(self, path: str, flags: int = O_RDWR) -> int:
         """open(2) of a file made with Kernel.create_file/create_device, or /dev/zero.
 
+        Model of fs/open.c: do_sys_open() / fs/namei.c: do_open() (v6.18): O_CREAT makes a
+        missing regular file (on tmpfs), O_CREAT|O_EXCL refuses an existing one, O_TRUNC
+        empties a regular file (truncate_pagecache()); access mode 3 opens with neither
+        FMODE_READ nor FMODE_WRITE (OPEN_FMODE()), so mmap() of it is EACCES.  Unknown flag
+        bits are ignored, as open(2) ignores them.
+
         :returns: the new file descriptor (the lowest free one from 3).
-        :raises OSError: ENOENT (no such file without O_CREAT), EINVAL (bad access mode).
-        O(1).
+        :raises OSError: ENOENT (no such file without O_CREAT), EEXIST (O_CREAT|O_EXCL of
+            an existing file).
+        O(1) (plus the pages a truncation drops).
         """
-        self._alive()
         k = self.kernel
         inode = k.inodes.get(path)
         if inode is None:
@@ -336,57 +381,75 @@ class Process:
                 raise syscall_error(errno.ENOENT, "open", f"{path} does not exist")
             k.create_file(path, 0)          # on tmpfs, as the live scenarios' files are
             inode = k.inodes[path]
-        mode = {O_RDONLY: FMODE_READ, O_WRONLY: FMODE_WRITE,
-                O_RDWR: FMODE_READ | FMODE_WRITE}.get(flags & O_ACCMODE)
-        if mode is None:
-            raise syscall_error(errno.EINVAL, "open", "bad access mode")
+        elif flags & O_CREAT and flags & O_EXCL:
+            raise syscall_error(errno.EEXIST, "open", f"{path} exists (O_CREAT|O_EXCL)")
+        elif flags & O_TRUNC and inode.f_op.regular and inode.size:
+            truncate_pagecache(inode, 0)     # do_open() -> handle_truncate()
+            inode.size = 0
+        mode = (flags + 1) & O_ACCMODE       # OPEN_FMODE(): 0 -> R, 1 -> W, 2 -> RW, 3 -> none
         return self._install(File(k, inode, mode, path))
 
+    @syscall("unsigned int fd")
     def close(self, fd: int) -> None:
         """close(2).  Mappings keep their own reference to the struct file. O(1)."""
         self.fdget(fd, "close")
         del self.fds[fd]
 
-    def memfd_create(self, name: str) -> int:
+    @syscall("const char *name", "unsigned int flags")
+    def memfd_create(self, name: str, flags: int = 0) -> int:
         """memfd_create(2): an empty shmem file, shown as ``/memfd:NAME (deleted)``.
 
-        :returns: the new file descriptor.  O(1).
+        Model of mm/memfd.c: memfd_create() (v6.18): unknown flags are EINVAL
+        (sanitize_flags()), then a name longer than 249 bytes is EINVAL (alloc_name():
+        MFD_NAME_MAX_LEN); the name ends at the first NUL, as a C string does.
+
+        :returns: the new file descriptor.
+        :raises OSError: EINVAL (unknown flags, a name over 249 bytes).
+        :raises NotImplementedError: for MFD_HUGETLB.
+        O(1).
         """
-        self._alive()
+        if flags & ~MFD_ALL_FLAGS:
+            raise syscall_error(errno.EINVAL, "memfd_create", f"unknown flags {flags:#x}")
+        if flags & MFD_HUGETLB:
+            raise NotImplementedError("memfd_create(MFD_HUGETLB): hugetlb is not modelled")
+        name = name.split("\0", 1)[0]
+        if len(name.encode("utf-8", "surrogateescape")) > MFD_NAME_MAX_LEN:
+            raise syscall_error(errno.EINVAL, "memfd_create",
+                                f"name longer than {MFD_NAME_MAX_LEN} bytes")
         k = self.kernel
         label = f"/memfd:{name} (deleted)"
         inode = k._new_inode(label, 0, "shmem", (0, 1), fs=TMPFS)
         return self._install(File(k, inode, FMODE_READ | FMODE_WRITE, label))
 
+    @syscall("unsigned int fd", "off_t size")
     def ftruncate(self, fd: int, size: int) -> int:
         """ftruncate(2): see rmapkit.model.filemap.do_ftruncate (truncate_pagecache()).
         O(log n + k log P + pages dropped)."""
-        self._alive()
         return do_ftruncate(self, fd, size)
 
+    @syscall("unsigned int fd", "loff_t offset", "size_t length")
     def pread(self, fd: int, offset: int, length: int) -> int:
         """pread(2): bytes read from ``offset`` (0 at EOF); see
         rmapkit.model.filemap.do_pread.  File data is not modelled, only the page cache.
         O(p log c) for p pages."""
-        self._alive()
         return do_pread(self, fd, offset, length)
 
+    @syscall("unsigned int fd", "loff_t offset", "size_t length")
     def pwrite(self, fd: int, offset: int, length: int) -> int:
         """pwrite(2): bytes written at ``offset``; fills the page cache and grows i_size.
         See rmapkit.model.filemap.do_pwrite.  O(p log c) for p pages."""
-        self._alive()
         return do_pwrite(self, fd, offset, length)
 
+    @syscall("int fd", "int mode", "loff_t offset", "loff_t length")
     def fallocate(self, fd: int, mode: int, offset: int, length: int) -> int:
         """fallocate(2) with ``mode`` 0, FALLOC_FL_KEEP_SIZE or FALLOC_FL_PUNCH_HOLE |
         FALLOC_FL_KEEP_SIZE; returns 0.  See rmapkit.model.filemap.do_fallocate.
         O(log n + p log c)."""
-        self._alive()
         return do_fallocate(self, fd, mode, offset, length)
 
+    @syscall("unsigned int fd")
     def fsync(self, fd: int) -> int:
         """fsync(2): 0 once the fd is valid; see rmapkit.model.filemap.do_fsync. O(c)."""
-        self._alive()
         return do_fsync(self, fd)
 
     # -- looking -----------------------------------------------------------------------

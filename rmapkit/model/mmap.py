@@ -17,15 +17,17 @@ import errno
 from ..errors import SegmentationFault, syscall_error
 from ..uapi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, MADV_DONTDUMP,
                     MADV_DONTFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE,
-                    MADV_GUARD_INSTALL, MADV_GUARD_REMOVE, MADV_HUGEPAGE, MADV_HWPOISON,
+                    MADV_GUARD_INSTALL, MADV_GUARD_REMOVE, MADV_HUGEPAGE,
                     MADV_KEEPONFORK, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL, MADV_PAGEOUT,
                     MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_RANDOM, MADV_REMOVE,
-                    MADV_SEQUENTIAL, MADV_SOFT_OFFLINE, MADV_UNMERGEABLE, MADV_WILLNEED,
-                    MADV_WIPEONFORK, MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED,
-                    MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NORESERVE,
-                    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
+                    MADV_SEQUENTIAL, MADV_UNMERGEABLE, MADV_WILLNEED, MADV_WIPEONFORK,
+                    MAP_ANONYMOUS, MAP_DENYWRITE, MAP_DROPPABLE, MAP_EXECUTABLE, MAP_FIXED,
+                    MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NONBLOCK,
+                    MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
+                    MAP_STACK, MAP_TYPE,
                     PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
                     PROT_READ, PROT_SEM, PROT_WRITE)
+from .args import PAGE_ALIGN, ULONG_MAX
 from .fault import FAULT_FLAG_WRITE, handle_mm_fault, zap_page_range_single, zap_vma_pages
 from .file import FMODE_READ, FMODE_WRITE
 from .merge import VMG, remove_vma_from_mm, vma_link, vma_merge_new_range, vma_modify, __split_vma
@@ -45,9 +47,30 @@ if TYPE_CHECKING:                        # names for annotations only (no import
 __all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate", "PAGE_ALIGN",
            "do_vmi_align_munmap"]
 
-def PAGE_ALIGN(n: int) -> int:
-    """``n`` rounded up to a whole page.  Model of include/linux/mm.h: PAGE_ALIGN(). O(1)."""
-    return (n + PAGE_SIZE - 1) & PAGE_MASK
+# PAGE_ALIGN() is rmapkit.model.args.PAGE_ALIGN (it wraps at 2**64, as C's does).
+# include/linux/mman.h: the flags MAP_SHARED has always ignored; MAP_SHARED_VALIDATE
+# refuses every other bit (EOPNOTSUPP), and no file here supports MAP_SYNC (no DAX).
+MAP_UNINITIALIZED = 0x4000000
+LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE
+                   | MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED
+                   | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB)
+MAX_ERRNO = 4095                                 # include/linux/err.h: IS_ERR_VALUE()
+
+
+def round_hint_to_min(hint: int, mmap_min_addr: int) -> int:
+    """A non-MAP_FIXED hint rounded *down* to its page, and up to mmap_min_addr.
+
+    Model of mm/mmap.c: round_hint_to_min() (v6.18). O(1)."""
+    hint &= PAGE_MASK & ULONG_MAX
+    if hint and hint < mmap_min_addr:
+        return PAGE_ALIGN(mmap_min_addr)
+    return hint
+
+
+def _accounted_pages(mm, start, end):
+    """Pages of VM_ACCOUNT VMAs in ``[start, end)`` (vms->nr_accounted). O(log n + k)."""
+    return sum((min(end, v.vm_end) - max(start, v.vm_start)) >> PAGE_SHIFT
+               for v in mm.vmas_in(start, end) if v.vm_flags & VM_ACCOUNT)
 
 
 def accountable_mapping(vm_flags: int) -> bool:
@@ -60,66 +83,99 @@ def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: in
             offset: int) -> int:
     """Create a mapping and return its address.
 
-    Model of mm/mmap.c: do_mmap() and mm/vma.c: __mmap_region() (v6.18): anon private
-    memory gets ``vm_pgoff = addr >> PAGE_SHIFT`` (the virtual anon file), MAP_SHARED
-    anon memory is a new shmem object with pgoff 0, MAP_FIXED unmaps what was there,
-    and the new range merges with compatible neighbours (vma_merge_new_range()).
-    O(log n) plus the pages populated.
+    Model of arch/x86/kernel/sys_x86_64.c: sys_mmap(), mm/mmap.c: ksys_mmap_pgoff(),
+    do_mmap() and mm/vma.c: __mmap_region() (v6.18), checks in the kernel's order: offset
+    alignment, the fd (EBADF), length 0 (EINVAL), the length rounded past 2**64 (ENOMEM),
+    map_count, __get_unmapped_area() (ENOMEM, EINVAL; a MAP_FIXED address in the last
+    page of the address space *is* IS_ERR_VALUE() and comes back as errno ``-addr``),
+    MAP_FIXED_NOREPLACE (EEXIST), file_mmap_ok() (EOVERFLOW), the map type and file mode
+    (EOPNOTSUPP, EACCES, EINVAL), then commit accounting (ENOMEM, vm_enough_memory()).
+    Anon private memory gets ``vm_pgoff = addr >> PAGE_SHIFT`` (the virtual anon file),
+    MAP_SHARED anon memory is a new shmem object with pgoff 0, MAP_FIXED unmaps what was
+    there, and the new range merges with compatible neighbours (vma_merge_new_range()).
+    All arguments arrive as C unsigned longs (rmapkit.model.args).  O(log n) plus the
+    pages populated.
     """
     mm, k = proc.mm, proc.kernel
     call = "mmap"
-    offset &= (1 << 64) - 1                      # off_t reaches do_mmap() as unsigned
-    if offset & (PAGE_SIZE - 1):
+    if offset & (PAGE_SIZE - 1):                 # sys_mmap(): off is an unsigned long
         raise syscall_error(errno.EINVAL, call, "offset is not a multiple of the page size")
+    pgoff = offset >> PAGE_SHIFT
     anon = bool(flags & MAP_ANONYMOUS)
-    if flags & MAP_HUGETLB:
-        raise NotImplementedError("mmap(MAP_HUGETLB): hugetlb is not modelled")
-    if flags & MAP_GROWSDOWN:
-        raise NotImplementedError("mmap(MAP_GROWSDOWN): stack growth is not modelled")
     file = None
-    if not anon:
-        file = proc.fdget(fd, call)
+    if not anon:                                 # ksys_mmap_pgoff(): fget(unsigned int fd)
+        file = proc.fdget(fd & 0xffffffff, call)
+        if flags & MAP_HUGETLB:
+            raise syscall_error(errno.EINVAL, call, "MAP_HUGETLB on a file not on hugetlbfs")
+    elif flags & MAP_HUGETLB:
+        raise NotImplementedError("mmap(MAP_HUGETLB): hugetlb is not modelled")
     if length == 0:
         raise syscall_error(errno.EINVAL, call, "length is 0")
+    if flags & MAP_FIXED_NOREPLACE:
+        flags |= MAP_FIXED
+    fixed = bool(flags & MAP_FIXED)
+    if not fixed:
+        addr = round_hint_to_min(addr, mm.mmap_min_addr)
     length = PAGE_ALIGN(length)
-    if length == 0 or length > TASK_SIZE:
-        raise syscall_error(errno.ENOMEM, call, "length too large")
-    pgoff = offset >> PAGE_SHIFT
-    if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
+    if length == 0:
+        raise syscall_error(errno.ENOMEM, call, "length rounds up past 2**64")
+    if pgoff + (length >> PAGE_SHIFT) > ULONG_MAX:
         raise syscall_error(errno.EOVERFLOW, call, "pgoff + pages wraps")
     if mm.map_count > k.sysctl_max_map_count:
         raise syscall_error(errno.ENOMEM, call, "map_count exceeds vm.max_map_count")
+    if flags & MAP_GROWSDOWN:
+        raise NotImplementedError("mmap(MAP_GROWSDOWN): stack growth is not modelled")
     maptype = flags & MAP_TYPE
     shared = maptype in (MAP_SHARED, MAP_SHARED_VALIDATE)
-    fixed = bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
-    if fixed and addr & (PAGE_SIZE - 1):
-        raise syscall_error(errno.EINVAL, call, "MAP_FIXED address is not page aligned")
-    start = mm.get_unmapped_area(file, addr, length, pgoff, flags, fixed,
-                                 anon_shared=anon and shared)
-    if start is None:
-        raise syscall_error(errno.ENOMEM, call, "no free address range of that length")
+    # __get_unmapped_area()
+    if length > TASK_SIZE:
+        raise syscall_error(errno.ENOMEM, call, "length is larger than the address space")
+    if fixed:
+        if addr > ULONG_MAX - MAX_ERRNO:
+            # The arch allocator hands a MAP_FIXED address back untouched, and this one
+            # reads as an error value: user space sees errno == -addr.
+            raise syscall_error(ULONG_MAX + 1 - addr, call,
+                                f"MAP_FIXED address {addr:#x} is an error value (IS_ERR_VALUE)")
+        if addr > TASK_SIZE - length:
+            raise syscall_error(errno.ENOMEM, call, "MAP_FIXED range beyond TASK_SIZE")
+        if addr & (PAGE_SIZE - 1):
+            raise syscall_error(errno.EINVAL, call, "MAP_FIXED address is not page aligned")
+        start = addr
+    else:
+        start = mm.get_unmapped_area(file, addr, length, pgoff, flags, False,
+                                     anon_shared=anon and shared)
+        if start is None:
+            raise syscall_error(errno.ENOMEM, call, "no free address range of that length")
     end = start + length
     if flags & MAP_FIXED_NOREPLACE and not mm.range_is_free(start, length):
         raise syscall_error(errno.EEXIST, call,
                             f"[{start:#x}, {end:#x}) overlaps an existing mapping")
-    # Only now does do_mmap() look at the map type and the file's access mode.
-    if maptype not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE) and \
-            not (anon and maptype == MAP_DROPPABLE):
-        raise syscall_error(errno.EINVAL, call, "map type is not MAP_SHARED or MAP_PRIVATE")
+    # Only now does do_mmap() look at the file's size limit, the map type and file mode.
+    if file is not None:
+        # file_mmap_ok(): regular files (and memfds) end at MAX_LFS_FILESIZE; character
+        # devices (/dev/zero, the PFN device) take any unsigned offset.
+        maxsize = ULONG_MAX if file.f_op.unsigned_offset else (1 << 63) - 1
+        if length > maxsize or pgoff > (maxsize - length) >> PAGE_SHIFT:
+            raise syscall_error(errno.EOVERFLOW, call, "offset + length beyond the file's limit")
+        if maptype == MAP_SHARED:
+            flags &= LEGACY_MAP_MASK
+        if maptype in (MAP_SHARED, MAP_SHARED_VALIDATE) and flags & ~LEGACY_MAP_MASK:
+            raise syscall_error(errno.EOPNOTSUPP, call,
+                                f"MAP_SHARED_VALIDATE with flags {flags & ~LEGACY_MAP_MASK:#x}"
+                                " this file does not support")
+        if maptype not in (MAP_SHARED, MAP_SHARED_VALIDATE, MAP_PRIVATE):
+            raise syscall_error(errno.EINVAL, call, "map type is not MAP_SHARED or MAP_PRIVATE")
+    elif maptype not in (MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE):
+        raise syscall_error(errno.EINVAL, call, "map type is not MAP_SHARED or MAP_PRIVATE"
+                            + (" (MAP_SHARED_VALIDATE needs a file)"
+                               if maptype == MAP_SHARED_VALIDATE else ""))
     if maptype == MAP_DROPPABLE:
         raise NotImplementedError("mmap(MAP_DROPPABLE) is not modelled")
-    if anon and maptype == MAP_SHARED_VALIDATE:
-        raise syscall_error(errno.EINVAL, call, "MAP_SHARED_VALIDATE needs a file")
     vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE \
         | VM_MAYEXEC
     vm_ops = None
     if file is not None:
         inode = file.inode
-        # file_mmap_ok(): regular files (and memfds) end at MAX_LFS_FILESIZE; character
-        # devices (/dev/zero, the PFN device) take any unsigned offset.
-        maxsize = (1 << 64) - 1 if file.f_op.unsigned_offset else (1 << 63) - 1
-        if length > maxsize or pgoff > (maxsize - length) >> PAGE_SHIFT:
-            raise syscall_error(errno.EOVERFLOW, call, "offset + length beyond the file's limit")
         if shared:
             if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
                 raise syscall_error(errno.EACCES, call,
@@ -141,8 +197,6 @@ def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: in
         vm_flags |= VM_NORESERVE
     if file is None and not shared:
         pgoff = start >> PAGE_SHIFT              # the virtual anon file
-    if accountable_mapping(vm_flags):
-        vm_flags |= VM_ACCOUNT
     # MAP_FIXED over existing mappings: __mmap_region() unmaps them first.
     old = mm.vmas_in(start, end)
     if old:
@@ -150,17 +204,34 @@ def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: in
         if first.vm_start < start and end < first.vm_end and \
                 mm.map_count >= k.sysctl_max_map_count:
             raise syscall_error(errno.ENOMEM, call, "split would exceed vm.max_map_count")
+    if accountable_mapping(vm_flags):
+        # __mmap_setup(): charge what the mapping adds beyond accounted VMAs it replaces.
+        charged = (length >> PAGE_SHIFT) - (_accounted_pages(mm, start, end) if old else 0)
+        if charged and not k.physmem.vm_enough_memory(charged):
+            raise syscall_error(errno.ENOMEM, call, f"cannot commit {charged} pages "
+                                f"(RAM is {k.totalram_pages} pages; vm_enough_memory())")
+        vm_flags |= VM_ACCOUNT
+    shmem_new = shared and (anon or file.f_op.mmap_zero)
+    if shmem_new and not vm_flags & VM_NORESERVE and \
+            not k.physmem.vm_enough_memory(length >> PAGE_SHIFT):
+        raise syscall_error(errno.ENOMEM, call, f"cannot commit {length >> PAGE_SHIFT} pages "
+                            "of shmem (shmem_acct_size())")
+    pfn_device = file is not None and file.f_op.remap_pfn
+    if pfn_device and len(mm.pgtable) + (length >> PAGE_SHIFT) > k.totalram_pages:
+        raise syscall_error(errno.ENOMEM, call, "the device's PTEs would outgrow the model's "
+                            "page-table bound (totalram_pages)")
+    if old:
         do_vmi_align_munmap(mm, start, end, old)
-    if file is not None and file.f_op.remap_pfn:
+    if pfn_device:
         _mmap_pfn_device(mm, file, start, end, pgoff, vm_flags)
-    elif shared and (anon or file.f_op.mmap_zero):
+    elif shmem_new:
         # shmem_zero_setup(): MAP_SHARED anon memory, and drivers/char/mem.c: mmap_zero()
         # for a shared /dev/zero mapping, get a new shmem object "/dev/zero (deleted)".
         shm = k.shmem_zero_setup(length)
         _new_vma(mm, start, end, pgoff, vm_flags, shm, shm.f_op.vm_ops)
     else:
         _mmap_region(mm, start, end, pgoff, vm_flags, file, vm_ops)
-    if flags & MAP_POPULATE or vm_flags & VM_LOCKED:
+    if (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE or vm_flags & VM_LOCKED:
         populate(mm, start, end)
     return start
 
@@ -288,22 +359,30 @@ def do_mprotect(mm: MM, start: int, length: int, prot: int) -> int:
     O(k log n).
     """
     call = "mprotect"
-    if prot & PROT_GROWSDOWN and prot & PROT_GROWSUP:
+    grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+    prot &= ~grows
+    if grows == PROT_GROWSDOWN | PROT_GROWSUP:
         raise syscall_error(errno.EINVAL, call, "both PROT_GROWSDOWN and PROT_GROWSUP")
-    if prot & (PROT_GROWSDOWN | PROT_GROWSUP):
-        raise NotImplementedError("mprotect(PROT_GROWSDOWN/UP): stacks are not modelled")
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
-        raise syscall_error(errno.EINVAL, call, f"unknown prot bits {prot:#x}")
     if start & (PAGE_SIZE - 1):
         raise syscall_error(errno.EINVAL, call, "start is not page aligned")
     if not length:
         return 0
     end = start + PAGE_ALIGN(length)
-    if end <= start or end >= 1 << 64:
-        raise syscall_error(errno.ENOMEM, call, "range wraps")
+    if end <= start or end > ULONG_MAX:
+        raise syscall_error(errno.ENOMEM, call, "range wraps past 2**64")
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):     # arch_validate_prot()
+        raise syscall_error(errno.EINVAL, call, f"unknown prot bits {prot:#x}")
     vma = mm.find_vma(start)
-    if vma is None or vma.vm_start > start:
+    if vma is None or vma.vm_start >= end:
+        raise syscall_error(errno.ENOMEM, call, f"nothing is mapped in [{start:#x}, {end:#x})")
+    if grows & PROT_GROWSDOWN:
+        # Only a VM_GROWSDOWN stack may take PROT_GROWSDOWN; the model has none
+        # (MAP_GROWSDOWN is not modelled), so this is always the kernel's EINVAL.
+        raise syscall_error(errno.EINVAL, call, f"{vma.id} is not a VM_GROWSDOWN stack")
+    if vma.vm_start > start:
         raise syscall_error(errno.ENOMEM, call, f"{start:#x} is not mapped")
+    if grows & PROT_GROWSUP:
+        raise syscall_error(errno.EINVAL, call, f"{vma.id} is not VM_GROWSUP (x86 has none)")
     prev = vma if vma.vm_start < start else mm.vma_prev(vma)
     nstart = start
     newbits = calc_vm_prot_bits(prot)
@@ -331,6 +410,10 @@ def _mprotect_fixup(mm, vma, prev, start, end, newflags, call):
         return vma
     if newflags & VM_WRITE:
         if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE):
+            charged = (end - start) >> PAGE_SHIFT
+            if not mm.kernel.physmem.vm_enough_memory(charged):
+                raise syscall_error(errno.ENOMEM, call, f"cannot commit {charged} pages "
+                                    "to make the range writable (vm_enough_memory())")
             newflags |= VM_ACCOUNT
     elif oldflags & VM_ACCOUNT and vma.is_anonymous() and vma.anon_vma is None:
         newflags &= ~VM_ACCOUNT
@@ -363,9 +446,10 @@ _MADV_VALID = frozenset({
     MADV_WILLNEED, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_COLD, MADV_PAGEOUT,
     MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_GUARD_INSTALL, MADV_GUARD_REMOVE,
     MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_COLLAPSE,
-    MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_SOFT_OFFLINE,
-    MADV_HWPOISON,
+    MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK,
 })
+# MADV_HWPOISON and MADV_SOFT_OFFLINE are valid only with CONFIG_MEMORY_FAILURE, which the
+# reference kernel lacks: madvise(addr, 0, 100) is EINVAL there (checked on 6.18.44).
 
 
 def _madvise_check(vma, advice, call):
@@ -381,6 +465,10 @@ def _madvise_check(vma, advice, call):
         raise syscall_error(errno.EINVAL, call, "MADV_WIPEONFORK needs private anonymous memory")
     if advice == MADV_DODUMP and f & VM_SPECIAL:
         raise syscall_error(errno.EINVAL, call, f"{vma.id} is a special mapping")
+
+
+_MODELLED_ADVICE = frozenset(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED,
+                                             MADV_COLLAPSE}
 
 
 def do_madvise(mm: MM, start: int, length: int, advice: int) -> int:
@@ -399,21 +487,21 @@ def do_madvise(mm: MM, start: int, length: int, advice: int) -> int:
     O(k log n).
     """
     call = "madvise"
-    known = set(_FLAG_ADVICE) | {MADV_DONTNEED, MADV_FREE, MADV_WILLNEED, MADV_COLLAPSE}
-    if advice not in known:
-        if advice in _MADV_VALID:
-            raise NotImplementedError(f"madvise advice {advice} is not modelled")
+    # madvise_should_skip(): the advice, then the range, before anything else.
+    if advice not in _MADV_VALID:
         raise syscall_error(errno.EINVAL, call, f"unknown advice {advice}")
     if start & (PAGE_SIZE - 1):
         raise syscall_error(errno.EINVAL, call, "start is not page aligned")
     plen = PAGE_ALIGN(length)
     if length and not plen:
-        raise syscall_error(errno.EINVAL, call, "length overflows")
+        raise syscall_error(errno.EINVAL, call, "length rounds up past 2**64")
     end = start + plen
-    if end < start or end >= 1 << 64:
-        raise syscall_error(errno.EINVAL, call, "range wraps")
+    if end > ULONG_MAX:
+        raise syscall_error(errno.EINVAL, call, "range wraps past 2**64")
     if end == start:
         return 0
+    if advice not in _MODELLED_ADVICE:
+        raise NotImplementedError(f"madvise advice {advice} is not modelled")
     vmas = mm.vmas_in(start, end)
     if not vmas:
         raise syscall_error(errno.ENOMEM, call, f"nothing is mapped in [{start:#x}, {end:#x})")

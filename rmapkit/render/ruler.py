@@ -23,6 +23,7 @@ a.a
 
 from __future__ import annotations
 
+import functools
 import string
 import textwrap
 
@@ -32,7 +33,7 @@ from rmapkit.render.common import (PAGE_SHIFT, STATE_CHAR, folio_runs, folio_wor
 from rmapkit.snapshot import Snapshot
 
 __all__ = ["vma_letters", "ruler", "address_space_ascii", "interval_tree_ascii", "diff_ascii",
-           "assign_letters", "MAX_COLUMNS"]
+           "assign_letters", "MAX_COLUMNS", "LETTERS", "TooCrowded"]
 
 MAX_COLUMNS = 64
 DIGITS = "0123456789abcdef"
@@ -60,12 +61,46 @@ def _range(proc, start, npages, window):
     return first, min(npages, MAX_COLUMNS), npages > MAX_COLUMNS
 
 
+# After A-Z and a-z the letters run on in Greek (those that cannot be mistaken for a
+# Latin letter), so a full MAX_COLUMNS window of one-page VMAs still gets one letter each.
+LETTERS = (string.ascii_uppercase + string.ascii_lowercase
+           + "αβγδεζηθιλμξπρστφχψω" + "ΓΔΘΛΞΠΣΦΨΩ")
+
+
+class TooCrowded(ValueError):
+    """More VMAs than letters: the view says so instead of drawing."""
+
+
 def assign_letters(keys, letters=None) -> dict:
-    """One letter per VMA key: those given in ``letters``, then A, B, C... unused ones."""
+    """One letter per VMA key: those given in ``letters``, then A, B, C... unused ones
+    (after ``z``: Greek letters, see LETTERS).
+
+    :raises TooCrowded: if there are more keys than LETTERS (82).
+    """
     given = dict(letters or {})
-    free = (c for c in string.ascii_uppercase + string.ascii_lowercase
-            if c not in given.values())
-    return {k: given[k] if k in given else next(free) for k in keys}
+    free = iter([c for c in LETTERS if c not in given.values()])
+    out = {}
+    for k in keys:
+        if k in given:
+            out[k] = given[k]
+            continue
+        c = next(free, None)
+        if c is None:
+            raise TooCrowded(f"too crowded to draw: {len(keys)} VMAs, but only {len(LETTERS)} "
+                             "letters; show a narrower window (start=, npages=)")
+        out[k] = c
+    return out
+
+
+def _crowded(fn):
+    """A text view that answers a too-crowded window with one line saying so."""
+    @functools.wraps(fn)
+    def view(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TooCrowded as e:
+            return f"({e})\n"
+    return view
 
 
 def vma_letters(snap: Snapshot, process: str | None = None, start: int | None = None,
@@ -133,6 +168,7 @@ def _large_folio_line(snap, proc, first, n):
     return out
 
 
+@_crowded
 def ruler(snap: Snapshot, process: str | None = None, start: int | None = None,
           npages: int | None = None, letters: dict | None = None, pages: bool = True) -> str:
     """Header, ruler, VMA letters and (``pages``) page states, one column per page."""
@@ -145,6 +181,7 @@ def ruler(snap: Snapshot, process: str | None = None, start: int | None = None,
     return "\n".join(line.rstrip(".") if i > 1 else line for i, line in enumerate(lines))
 
 
+@_crowded
 def address_space_ascii(snap: Snapshot, process: str | None = None, start: int | None = None,
                         npages: int | None = None, letters: dict | None = None) -> str:
     """The address-space view as text: ruler, letters, page states, legend, anon file."""
@@ -221,6 +258,7 @@ def interval_tree_ascii(snap: Snapshot, anon_vma: str | None = None,
     return _fit(out)
 
 
+@_crowded
 def diff_ascii(before: Snapshot, after: Snapshot, process: str | None = None,
                op: str | None = None) -> str:
     """Before and after rulers with matching letters (same struct, same letter) and the

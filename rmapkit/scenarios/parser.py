@@ -35,6 +35,11 @@ _FALLOC = {"keep": uapi.FALLOC_FL_KEEP_SIZE, "keep_size": uapi.FALLOC_FL_KEEP_SI
            "punch": uapi.FALLOC_FL_PUNCH_HOLE, "punch_hole": uapi.FALLOC_FL_PUNCH_HOLE}
 
 
+# The ops of the format (rmapkit.scenarios.format), each parsed by ``_Parser.op_<name>``.
+OPS = ("mmap", "munmap", "mprotect", "mremap", "madvise", "read", "write", "fork", "exit",
+       "open", "memfd", "ftruncate", "close", "pread", "pwrite", "fallocate", "fsync")
+
+
 def parse(text, name="<scenario>", path=None):
     """Parse scenario ``text``; raise ScenarioError naming the line and problem."""
     return _Parser(text, name, path).run()
@@ -116,8 +121,13 @@ class _Parser:
             dname = self.ident(words[1], "device name")
             if dname in self.files or dname in self.devices:
                 self.fail(f"{dname!r} is declared twice")
-            self.devices[dname] = (self.count(words, 2, "device size in pages"),
-                                   self.count([words[3][4:]], 0, "pfn"))
+            npages = self.count(words, 2, "device size in pages", lo=1)
+            pfn = self.count([words[3][4:]], 0, "pfn")
+            for other, (n2, pfn2) in self.devices.items():
+                if pfn < pfn2 + n2 and pfn2 < pfn + npages:
+                    self.fail(f"device {dname}'s frames [{pfn:#x}, {pfn + npages:#x}) overlap "
+                              f"device {other}'s [{pfn2:#x}, {pfn2 + n2:#x})")
+            self.devices[dname] = (npages, pfn)
         elif head == "thp":
             from rmapkit.uapi import check_thp_value
             if self.ops:
@@ -149,12 +159,11 @@ class _Parser:
         expect = None
         if len(words) >= 2 and words[-2].lower() == "expect":
             expect, words = self.outcome(words[-1]), words[:-2]
-        handler = getattr(self, "op_" + kind, None)
+        # Only the ops of the format: a name like "line" must not find a parser method.
+        handler = getattr(self, "op_" + kind) if kind in OPS else None
         self.kind_word = kind
         if handler is None:
-            self.fail(f"unknown op {words[0]!r} (ops: mmap munmap mprotect mremap madvise "
-                      "read write fork exit open memfd ftruncate close pread pwrite "
-                      "fallocate fsync)")
+            self.fail(f"unknown op {words[0]!r} (ops: {' '.join(OPS)})")
         if proc not in self.procs:
             why = "has exited" if proc in self.all_procs else \
                 f"does not exist (create it with `P0: fork {proc}`)"

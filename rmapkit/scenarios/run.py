@@ -150,7 +150,10 @@ def model_setup(sc):
     for name, pages in sc.files:
         k.create_file(f"{FILES_DIR}/{name}", pages * PAGE_SIZE, fs=sc.file_system(name))
     for name, pages, pfn in sc.devices:
-        k.create_device(f"{FILES_DIR}/{name}", pfn, pages)
+        try:
+            k.create_device(f"{FILES_DIR}/{name}", pfn, pages)
+        except ValueError as e:                 # the zero page, RAM, the PFN limit
+            raise ScenarioError(f"device {name}: {e}", source=sc.path or sc.name) from None
     p0 = k.spawn()
     lo, hi = sc.window
     for guard in (lo - PAGE_SIZE, hi):
