@@ -525,3 +525,32 @@ def test_svg_falls_back_to_text_when_dot_draws_nothing(monkeypatch):
     monkeypatch.setattr(display, "_render", lambda dot_text, backend: "")
     svg = display.to_svg("// title: t\n// desc: d\ndigraph { a }", fallback_text="TEXT VIEW")
     assert "produced no picture" in svg and "TEXT VIEW" in svg and "<svg" in svg
+
+
+def test_open_o_trunc_empties_the_file_and_its_mappings():
+    """open(O_TRUNC) of a written, mapped file: i_size 0, the page cache and every PTE gone.
+
+    fs/namei.c: do_open() -> handle_truncate() -> do_truncate(); the mapped pages go
+    through truncate_pagecache(), so a later access is SIGBUS (checked on 6.18.44: the
+    mapping stays in maps, its pages leave pagemap).
+    """
+    from rmapkit import BusError
+    k = Kernel()
+    k.create_file("/t", 0)
+    p = k.spawn()
+    fd = p.open("/t", 0o2)                       # O_RDWR
+    assert p.pwrite(fd, 0, 2 * P) == 2 * P
+    a = p.mmap(0, 2 * P, 3, 0x01, fd)            # MAP_SHARED
+    p.read(a, 2 * P)
+    assert p.page_at(a) is not None and k.inodes["/t"].size == 2 * P
+    maps_before = p.maps()
+    fd2 = p.open("/t", 0o1002)                   # O_RDWR | O_TRUNC
+    assert fd2 != fd and k.inodes["/t"].size == 0
+    assert p.page_at(a) is None and p.page_at(a + P) is None
+    assert p.maps() == maps_before               # the VMA stays; only its pages go
+    with pytest.raises(BusError):
+        p.read(a, P)
+    k.validate()
+    # a second O_TRUNC of the now empty file changes nothing
+    p.open("/t", 0o1002)
+    assert k.inodes["/t"].size == 0
