@@ -175,6 +175,9 @@ def test_file_io_errnos_as_the_kernel_returns_them(k, p, fs):
                        ("fallocate", (0, 0, PS))):
         expect_errno(k, errno.EBADF, getattr(p, call), 99, *args)
     assert p.pwrite(rw, 100 * PS, 0) == 0 and p.fds[rw].inode.size == 4 * PS
+    # a size_t count no buffer can have (observed with ctypes: (size_t)-1, 2^47): EFAULT
+    expect_errno(k, errno.EFAULT, p.pwrite, rw, 0, -1)
+    expect_errno(k, errno.EFAULT, p.pread, rw, 0, 1 << 47)
 
 
 def test_limits_einval_past_loff_t_efbig_past_s_maxbytes(k, p):

@@ -58,8 +58,8 @@ ALLOWED = {
     "mprotect": {errno.EINVAL, errno.ENOMEM, errno.EACCES},
     "mremap": {errno.EINVAL, errno.EFAULT, errno.ENOMEM},
     "madvise": {errno.EINVAL, errno.ENOMEM},
-    "pwrite": {errno.EBADF, errno.EINVAL, errno.EFBIG},
-    "pread": {errno.EBADF, errno.EINVAL},
+    "pwrite": {errno.EBADF, errno.EINVAL, errno.EFBIG, errno.EFAULT},
+    "pread": {errno.EBADF, errno.EINVAL, errno.EFAULT},
     "fallocate": {errno.EBADF, errno.EINVAL, errno.EOPNOTSUPP, errno.EFBIG, errno.ENODEV},
     "fsync": {errno.EBADF, errno.EINVAL},
 }

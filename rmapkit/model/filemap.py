@@ -25,6 +25,7 @@ from ..uapi import (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_
                     FALLOC_FL_PUNCH_HOLE, FALLOC_FL_UNSHARE_RANGE, FALLOC_FL_WRITE_ZEROES,
                     FALLOC_FL_ZERO_RANGE, PAGE_SHIFT, PAGE_SIZE)
 from .file import FMODE_READ, FMODE_WRITE, MAX_LFS_FILESIZE
+from .mm import TASK_SIZE
 from .rmap import folio_remove_rmap_pte, vm_normal_page
 
 __all__ = ["filemap_add_folio", "unmap_mapping_range", "truncate_inode_pages_range",
@@ -147,8 +148,10 @@ def _rw_checks(proc, fd, offset, length, call, fmode):
     if not f.f_op.can_read_write:        # the device has no ->read/->write: !FMODE_CAN_*
         raise syscall_error(errno.EINVAL, call, f"{f.inode.path} has no "
                                                 f"{'read' if fmode == FMODE_READ else 'write'}")
-    if length < 0:                       # (ssize_t)count < 0
-        raise syscall_error(errno.EINVAL, call, "negative length")
+    if length < 0 or length > TASK_SIZE:
+        # count is a size_t (a negative one is huge): access_ok() fails for any buffer
+        # that long before rw_verify_area() looks at it (observed: EFAULT).
+        raise syscall_error(errno.EFAULT, call, f"no user buffer of {length} bytes can exist")
     if offset + length > MAX_LFS_FILESIZE:
         raise syscall_error(errno.EINVAL, call, "offset + length overflows loff_t")
     return f, min(length, MAX_RW_COUNT)
@@ -170,8 +173,9 @@ def do_pread(proc, fd, offset, length):
     allocating (nor does it make a fallocated page uptodate), or mm/filemap.c:
     filemap_read() on a disk file system, which reads the missing pages into the page cache
     (exactly those pages: readahead is not modelled).  /dev/zero reads zeros.
-    :raises OSError: EINVAL (negative offset or length, offset + length past 2^63 - 1, a
-        device without read), EBADF (bad fd, not open for reading).
+    :raises OSError: EINVAL (negative offset, offset + length past 2^63 - 1, a device
+        without read), EBADF (bad fd, not open for reading), EFAULT (a length no user
+        buffer can have: negative, or past TASK_SIZE).
     O(p log c) for p pages read.
     """
     f, count = _rw_checks(proc, fd, offset, length, "pread", FMODE_READ)
@@ -201,9 +205,9 @@ def do_pwrite(proc, fd, offset, length):
     grows to ``offset + written``.  A mapping of the file sees the write at once: its PTEs
     map those very folios (a private mapping's CoW copies do not change).  The count is cut
     at s_maxbytes; /dev/zero swallows everything.
-    :raises OSError: EINVAL (negative offset or length, offset + length past 2^63 - 1, a
-        device without write), EBADF (bad fd, not open for writing), EFBIG (offset at or
-        past the file system's s_maxbytes).
+    :raises OSError: EINVAL (negative offset, offset + length past 2^63 - 1, a device
+        without write), EBADF (bad fd, not open for writing), EFAULT (a length no user
+        buffer can have), EFBIG (offset at or past the file system's s_maxbytes).
     O(p log c) for p pages written.
     """
     f, count = _rw_checks(proc, fd, offset, length, "pwrite", FMODE_WRITE)
