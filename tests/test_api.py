@@ -12,17 +12,18 @@ from collections.abc import Iterable
 import pytest
 
 import rmapkit.model as model
-from rmapkit.model import anon_vma, fault, file, folio, fork, kernel, merge, mm, mmap, \
-    mremap, ops, pfnmap, rmap, snap, validate, vma, vmflags
+from rmapkit.model import anon_vma, fault, file, filemap, folio, fork, kernel, merge, mm, \
+    mmap, mremap, ops, pfnmap, rmap, snap, validate, vma, vmflags
 from rmapkit.snapshot import Snapshot
 
-MODULES = [anon_vma, fault, fork, kernel, merge, mm, mmap, mremap, pfnmap, rmap, snap,
-           validate, vma, vmflags]
+MODULES = [anon_vma, fault, filemap, fork, kernel, merge, mm, mmap, mremap, pfnmap, rmap,
+           snap, validate, vma, vmflags]
 CLASSES = [model.Kernel, model.Process, model.MM, model.VMA, model.AnonVMA,
            model.AnonVMAChain, model.Folio, folio.PhysMem, mm.PTE]
 NAMES = {**{n: getattr(model, n) for n in model.__all__}, "PTE": mm.PTE, "File": file.File,
          "AddressSpace": file.AddressSpace, "Snapshot": Snapshot, "Iterable": Iterable,
-         "VMG": merge.VMG, "PhysMem": folio.PhysMem, "VMOperations": ops.VMOperations}
+         "VMG": merge.VMG, "PhysMem": folio.PhysMem, "VMOperations": ops.VMOperations,
+         "Inode": file.Inode}
 
 
 def _callables():
@@ -50,7 +51,8 @@ def test_public_callable_is_annotated(name, fn):
 
 
 def test_syscalls_state_what_they_return_and_raise():
-    for name in ("mmap", "munmap", "mprotect", "mremap", "madvise", "open"):
+    for name in ("mmap", "munmap", "mprotect", "mremap", "madvise", "open", "ftruncate",
+                 "pread", "pwrite", "fallocate", "fsync"):
         doc = getattr(model.Process, name).__doc__
         assert ":returns:" in doc and ":raises OSError:" in doc, name
     assert ":raises SegmentationFault:" in model.Process.read.__doc__

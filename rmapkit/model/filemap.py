@@ -18,7 +18,10 @@ a multi-page write), file seals, O_APPEND, RLIMIT_FSIZE, ZERO/COLLAPSE/INSERT/UN
 on ext4, pipes (ESPIPE).
 """
 
+from __future__ import annotations
+
 import errno
+from typing import TYPE_CHECKING
 
 from ..errors import OutOfMemory, syscall_error
 from ..uapi import (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE,
@@ -26,6 +29,11 @@ from ..uapi import (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_
                     FALLOC_FL_ZERO_RANGE, PAGE_SHIFT, PAGE_SIZE)
 from .file import FMODE_READ, FMODE_WRITE, MAX_LFS_FILESIZE
 from .mm import TASK_SIZE
+
+if TYPE_CHECKING:
+    from .file import AddressSpace, Inode
+    from .folio import Folio
+    from .kernel import Kernel, Process
 from .rmap import folio_remove_rmap_pte, vm_normal_page
 
 __all__ = ["filemap_add_folio", "unmap_mapping_range", "truncate_inode_pages_range",
@@ -45,7 +53,8 @@ def _pages(pos, count):
 
 
 # -- the page cache ------------------------------------------------------------------------
-def filemap_add_folio(kernel, mapping, index, uptodate=True):
+def filemap_add_folio(kernel: Kernel, mapping: AddressSpace, index: int,
+                      uptodate: bool = True) -> Folio:
     """A new order-0 folio in ``mapping`` at ``index``.  Model of mm/filemap.c:
     filemap_add_folio() (v6.18).  O(log c) for c cached pages."""
     folio = kernel.physmem.alloc_folio()
@@ -65,7 +74,7 @@ def _delete_from_page_cache(kernel, mapping, index):
         kernel.physmem.free_folio(folio)
 
 
-def unmap_mapping_range(mapping, first, last, even_cows):
+def unmap_mapping_range(mapping: AddressSpace, first: int, last: int, even_cows: bool) -> None:
     """Zap the PTEs of page offsets ``[first, last]`` of ``mapping`` in every VMA mapping them.
 
     Model of mm/memory.c: unmap_mapping_range() / unmap_mapping_pages() (v6.18): the VMAs
@@ -90,7 +99,8 @@ def unmap_mapping_range(mapping, first, last, even_cows):
             del mm.pgtable[a]
 
 
-def truncate_inode_pages_range(kernel, mapping, lstart, lend):
+def truncate_inode_pages_range(kernel: Kernel, mapping: AddressSpace, lstart: int,
+                               lend: int) -> None:
     """Drop the cached pages wholly inside bytes ``[lstart, lend]``; a page the range only
     partly covers stays (the kernel zeroes that part: data is not modelled).
 
@@ -105,7 +115,7 @@ def truncate_inode_pages_range(kernel, mapping, lstart, lend):
         _delete_from_page_cache(kernel, mapping, index)
 
 
-def truncate_pagecache(inode, newsize):
+def truncate_pagecache(inode: Inode, newsize: int) -> None:
     """Unmap and drop every page past ``newsize`` (CoW copies in private mappings too).
 
     Model of mm/truncate.c: truncate_pagecache() (shmem_setattr() does the same):
@@ -117,7 +127,7 @@ def truncate_pagecache(inode, newsize):
     truncate_inode_pages_range(inode.kernel, inode.mapping, newsize, MAX_LFS_FILESIZE)
 
 
-def truncate_pagecache_range(inode, lstart, lend):
+def truncate_pagecache_range(inode: Inode, lstart: int, lend: int) -> None:
     """Unmap and drop the pages wholly inside bytes ``[lstart, lend]`` (a punched hole):
     page-cache pages leave every mapping, private CoW copies survive.
 
@@ -165,7 +175,7 @@ def _short(index, offset, call):
     return done
 
 
-def do_pread(proc, fd, offset, length):
+def do_pread(proc: Process, fd: int, offset: int, length: int) -> int:
     """pread(2): read ``length`` bytes at ``offset``; return the bytes read (0 at EOF).
 
     Model of fs/read_write.c: ksys_pread64() -> vfs_read() (v6.18), then
@@ -196,7 +206,7 @@ def do_pread(proc, fd, offset, length):
     return n
 
 
-def do_pwrite(proc, fd, offset, length):
+def do_pwrite(proc: Process, fd: int, offset: int, length: int) -> int:
     """pwrite(2): write ``length`` bytes at ``offset``; return the bytes written.
 
     Model of fs/read_write.c: ksys_pwrite64() -> vfs_write() and mm/filemap.c:
@@ -234,7 +244,7 @@ def do_pwrite(proc, fd, offset, length):
     return count
 
 
-def do_fallocate(proc, fd, mode, offset, length):
+def do_fallocate(proc: Process, fd: int, mode: int, offset: int, length: int) -> int:
     """fallocate(2): allocate (mode 0, FALLOC_FL_KEEP_SIZE) or punch a hole
     (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) in ``[offset, offset + length)``; return 0.
 
@@ -307,7 +317,7 @@ def do_fallocate(proc, fd, mode, offset, length):
     return 0
 
 
-def do_fsync(proc, fd):
+def do_fsync(proc: Process, fd: int) -> int:
     """fsync(2): return 0 for a file; a disk file's dirty pages are written back (clean).
 
     Model of fs/sync.c: do_fsync() -> vfs_fsync_range() (v6.18): tmpfs and memfd use
@@ -324,7 +334,7 @@ def do_fsync(proc, fd):
     return 0
 
 
-def do_ftruncate(proc, fd, size):
+def do_ftruncate(proc: Process, fd: int, size: int) -> int:
     """ftruncate(2): set ``i_size``; pages past it leave every mapping, CoW copies included.
 
     Model of fs/open.c: do_ftruncate() and mm/truncate.c: truncate_pagecache() (v6.18)

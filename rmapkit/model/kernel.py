@@ -3,8 +3,9 @@
 The entry point of the model: ``Kernel().spawn()`` gives a Process whose methods are the
 syscalls (mmap, munmap, mprotect, mremap, madvise, fork, exit, open, close, memfd_create,
 ftruncate, pread, pwrite, fallocate, fsync) plus ``read``/``write`` to touch memory as the
-process would (they take an address; file I/O is ``pread``/``pwrite``, which take an fd).  Each mirrors
-the kernel function named in its docstring; see the modules of ``rmapkit.model``.
+process would (they take an address; file I/O is ``pread``/``pwrite``, which take an
+fd).  Each mirrors the kernel function named in its docstring; see the modules of
+``rmapkit.model``.
 """
 
 from __future__ import annotations
@@ -423,33 +424,70 @@ class Process:
 
     @syscall("unsigned int fd", "off_t size")
     def ftruncate(self, fd: int, size: int) -> int:
-        """ftruncate(2): see rmapkit.model.filemap.do_ftruncate (truncate_pagecache()).
-        O(log n + k log P + pages dropped)."""
+        """ftruncate(2): set the file's size; pages past it leave every mapping of every
+        process, private CoW copies included (truncate_pagecache()); see
+        rmapkit.model.filemap.do_ftruncate.
+
+        :returns: 0.
+        :raises OSError: EINVAL (negative size; not a regular file open for writing),
+            EBADF (fd not open), EFBIG (past the file system's s_maxbytes).
+        O(log n + k log P + pages dropped).
+        """
         return do_ftruncate(self, fd, size)
 
     @syscall("unsigned int fd", "loff_t offset", "size_t length")
     def pread(self, fd: int, offset: int, length: int) -> int:
-        """pread(2): bytes read from ``offset`` (0 at EOF); see
-        rmapkit.model.filemap.do_pread.  File data is not modelled, only the page cache.
-        O(p log c) for p pages."""
+        """pread(2) of ``length`` bytes at byte ``offset``.  File data is not modelled,
+        only the page cache: a tmpfs hole allocates nothing, a disk file reads the pages
+        in; see rmapkit.model.filemap.do_pread.
+
+        :returns: the number of bytes read (0 at or past EOF).
+        :raises OSError: EINVAL (negative offset, offset + length past 2**63 - 1), EBADF
+            (fd not open for reading), EFAULT (a length no buffer can have), ENOMEM (no
+            page of RAM left for the page cache before any byte was read).
+        O(p log c) for p pages.
+        """
         return do_pread(self, fd, offset, length)
 
     @syscall("unsigned int fd", "loff_t offset", "size_t length")
     def pwrite(self, fd: int, offset: int, length: int) -> int:
-        """pwrite(2): bytes written at ``offset``; fills the page cache and grows i_size.
-        See rmapkit.model.filemap.do_pwrite.  O(p log c) for p pages."""
+        """pwrite(2) of ``length`` bytes at byte ``offset``: the pages become page-cache
+        folios (index = offset >> PAGE_SHIFT), uptodate and dirty, and i_size grows; see
+        rmapkit.model.filemap.do_pwrite.
+
+        :returns: the number of bytes written.
+        :raises OSError: EINVAL (negative offset, offset + length past 2**63 - 1), EBADF
+            (fd not open for writing), EFAULT (a length no buffer can have), EFBIG (offset
+            at or past the file system's s_maxbytes), ENOMEM (no page of RAM left for the
+            page cache before any byte was written).
+        O(p log c) for p pages.
+        """
         return do_pwrite(self, fd, offset, length)
 
     @syscall("int fd", "int mode", "loff_t offset", "loff_t length")
     def fallocate(self, fd: int, mode: int, offset: int, length: int) -> int:
-        """fallocate(2) with ``mode`` 0, FALLOC_FL_KEEP_SIZE or FALLOC_FL_PUNCH_HOLE |
-        FALLOC_FL_KEEP_SIZE; returns 0.  See rmapkit.model.filemap.do_fallocate.
-        O(log n + p log c)."""
+        """fallocate(2) with ``mode`` 0, FALLOC_FL_KEEP_SIZE, or FALLOC_FL_PUNCH_HOLE |
+        FALLOC_FL_KEEP_SIZE (which unmaps the whole pages of the hole everywhere and drops
+        them from the page cache; CoW copies stay); see rmapkit.model.filemap.do_fallocate.
+
+        :returns: 0.
+        :raises OSError: EBADF (fd not open / not for writing), EINVAL (offset < 0,
+            length <= 0), EOPNOTSUPP (unknown mode, PUNCH_HOLE without KEEP_SIZE, a mode
+            tmpfs lacks), ENODEV (not a regular file), EFBIG (past s_maxbytes).
+        :raises NotImplementedError: ZERO/COLLAPSE/INSERT/UNSHARE ranges on ext4.
+        O(log n + p log c).
+        """
         return do_fallocate(self, fd, mode, offset, length)
 
     @syscall("unsigned int fd")
     def fsync(self, fd: int) -> int:
-        """fsync(2): 0 once the fd is valid; see rmapkit.model.filemap.do_fsync. O(c)."""
+        """fsync(2): nothing changes but a disk file's dirty pages turning clean; see
+        rmapkit.model.filemap.do_fsync.
+
+        :returns: 0.
+        :raises OSError: EBADF (fd not open), EINVAL (a device without fsync: /dev/zero).
+        O(c) for c cached pages.
+        """
         return do_fsync(self, fd)
 
     # -- looking -----------------------------------------------------------------------
