@@ -210,6 +210,12 @@ for space in written.snapshot.address_spaces:
     print(f"page cache of {space.name}: indices {[i for i, _ in space.pages]}")
 
 # %% [markdown]
+# The address view draws the same (`f`: a file page mapped, `-`: no PTE):
+
+# %%
+show(written.snapshot, view="address")
+
+# %% [markdown]
 # One fault, four pages mapped for the written file; one for the file of holes, whose page
 # cache holds only the page the fault allocated (tmpfs allocates a page for the faulting
 # hole only; reading holes with `pread()` allocates nothing at all). The other file
