@@ -118,13 +118,15 @@ def strip_widget_view(output) -> None:
         del data[WIDGET_VIEW]
 
 
-def build(stem: str) -> float:
-    """Execute chapter ``stem`` into ``notebooks/STEM.ipynb``; return the cells' seconds."""
+def build(stem: str, out_dir: Path | None = None) -> float:
+    """Execute chapter ``stem`` into ``notebooks/STEM.ipynb`` (or ``out_dir/STEM.ipynb``);
+    return the cells' seconds."""
     import nbformat
 
     nb, seconds = execute(read_text(stem))
     nbformat.validate(nb)
-    with open(notebook_path(stem), "w", encoding="utf-8", newline="\n") as f:
+    path = notebook_path(stem) if out_dir is None else Path(out_dir) / f"{stem}.ipynb"
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
         nbformat.write(nb, f)
     return seconds
 

@@ -108,6 +108,20 @@ def test_check_names_a_chapter_whose_text_changed(tmp_path, monkeypatch):
         ("03-split-example", "cells differ from book/chapters/03-split-example.py")]
 
 
+def test_two_builds_are_byte_identical(tmp_path):
+    """What book/build.py stores depends on nothing but the chapter and rmapkit: no timing,
+    no widget state, no random cell id, no kernel-dependent stream splitting.  One short
+    chapter, built twice (about 5 s)."""
+    pytest.importorskip("nbclient")
+    stem = "03-split-example"
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        build.build(stem, out_dir=tmp_path / run)
+    first = (tmp_path / "a" / f"{stem}.ipynb").read_bytes()
+    assert first == (tmp_path / "b" / f"{stem}.ipynb").read_bytes()
+    assert b'"execution"' not in first and b"widget-state" not in first
+
+
 def test_cell_ids_are_stable():
     for stem in CHAPTERS:
         ids = [c.id for c in stored(stem).cells]
