@@ -10,7 +10,7 @@ import pathlib
 import re
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SOURCES = ["rmapkit/**/*.py", "tests/**/*.py", "docs/**/*.md", "book/**/*.py",
+SOURCES = ["rmapkit/**/*.py", "tests/**/*.py", "docs/**/*.md", "book/**/*.py", "book/**/*.md",
            "notebooks/*.ipynb", "README.md", "bench/**/*.py", "tools/**/*.py"]
 # Built from pieces, so this file does not cite them itself.
 DANGLING = [re.compile(p) for p in (
