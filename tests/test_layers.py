@@ -136,3 +136,19 @@ def test_the_layer_check_reads_relative_and_package_imports():
 def test_uapi_imports_nothing():
     tree = ast.parse((ROOT / "uapi.py").read_text())
     assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def test_using_the_model_loads_no_renderer_and_no_widget():
+    """Outside IPython, ``import rmapkit`` and a whole Kernel run import neither the
+    renderers nor ipywidgets (display is registered only inside IPython)."""
+    import subprocess
+    code = ("import sys, rmapkit\n"
+            "p = rmapkit.Kernel().spawn()\n"
+            "p.mmap(0x200000000000, 4096 * 2, 3, 0x22)\n"
+            "p.write(0x200000000000, 1)\n"
+            "p.kernel.snapshot()\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('rmapkit.render', "
+            "'rmapkit.widgets', 'ipywidgets', 'IPython'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
