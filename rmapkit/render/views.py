@@ -214,7 +214,7 @@ def address_space_dot(snap: Snapshot, process: str | None = None, window=None,
         span = [x for x in cols[i:] if x[0] != "hole" and x[-1] is v]
         k = vma_key(proc.name, v)
         pg_text = nt.pgoff(vma_pgoff(v)) if is_anon_file_vma(v) else hx(vma_pgoff(v))
-        text = (f"{k} {v.perms}\n{nt.range(v.vm_start, v.vm_end)}\nvm_pgoff "
+        text = (f"{v.id or proc.name} {v.perms}\n{nt.range(v.vm_start, v.vm_end)}\nvm_pgoff "
                 f"{pg_text}\n{' '.join(v.vm_flags)}" + (f"\n{v.name}" if v.name else ""))
         vma_cells.append(_td(text, "changed" if k == focus else "vma", colspan=len(span),
                              size=9))
