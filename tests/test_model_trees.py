@@ -86,9 +86,15 @@ def test_validate_catches_unapplied_gap_changes():
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_interval_tree_agrees_with_a_scan(seed):
+def test_interval_tree_agrees_with_a_scan(seed, monkeypatch):
+    """Odd seeds let a tree outgrow its plain list at 16 nodes (a SortedList, and back to
+    a list below 4), as an anon_vma does past 1,024 avcs."""
+    from rmapkit.model import interval_tree
+    if seed % 2:
+        monkeypatch.setattr(interval_tree, "_LIST_MAX", 16)
     rng = random.Random(seed)
     t, live = IntervalTree(), {}
+    kinds = set()
     for step in range(600):
         if live and rng.random() < 0.45:
             node = rng.choice(sorted(live))
@@ -106,6 +112,11 @@ def test_interval_tree_agrees_with_a_scan(seed):
         last = first + rng.randrange(0, 10)
         want = sorted((s, l, n) for n, (s, l) in live.items() if s <= last and l >= first)
         assert [(live[n][0], live[n][1], n) for n in t.query(first, last)] == want
+        kinds.add(type(t._nodes).__name__)
+    assert kinds == ({"list", "SortedList"} if seed % 2 else {"list"})
+    for node in sorted(live):                      # drain: back to a plain list, empty
+        t.remove(node)
+    assert type(t._nodes) is list and not t and t.longest() == 0
     assert len(t._heap) <= 2 * len(t._count) + 17     # stale heap entries stay bounded
 
 

@@ -4,8 +4,10 @@ Mirrors mm/interval_tree.c (``anon_vma_interval_tree_*``, ``vma_interval_tree_*`
 node is keyed on the inclusive range ``[start_pgoff, last_pgoff]`` of its VMA and a query
 for ``[first, last]`` yields every node whose range overlaps it.
 
-The kernel augments an rbtree with the subtree's maximum ``last``.  We keep the nodes in a
-``SortedList`` of ``(start, last, serial, node)`` and track the longest interval: a node
+The kernel augments an rbtree with the subtree's maximum ``last``.  We keep the nodes sorted
+as ``(start, last, serial, node)`` (a plain list while the tree holds at most 1,024 nodes,
+where one C-level insort or delete beats a SortedList call and most anon_vmas stay; a
+``SortedList`` beyond) and track the longest interval: a node
 overlapping ``[first, last]`` must start in ``[first - longest + 1, last]``, so a query is a
 range scan of that window.  The longest length comes from a count per length and a heap
 of lengths, stale entries dropped when they reach the top and the heap rebuilt when they
@@ -14,18 +16,21 @@ query O(log n + m) where m counts nodes starting inside the window, which is the
 overlapping nodes when ranges do not nest (the usual anon_vma shape).
 """
 
+from bisect import bisect_left, bisect_right, insort
 from heapq import heapify, heappop, heappush
 
 from sortedcontainers import SortedList
 
 __all__ = ["IntervalTree"]
 
+_LIST_MAX = 1024                 # nodes kept in a plain list up to this many
+
 
 class IntervalTree:
     """A set of nodes, each with an inclusive ``[start, last]`` key captured at insert time."""
 
     def __init__(self):
-        self._nodes = SortedList()    # (start, last, serial, node); serial breaks ties
+        self._nodes = []              # (start, last, serial, node); serial breaks ties
         self._count = {}              # interval length -> nodes of that length
         self._heap = []               # -length for every live length (and stale ones)
         self._where = {}              # node -> entry, so remove() needs no key recomputation
@@ -47,7 +52,13 @@ class IntervalTree:
             raise ValueError("node already in the tree")
         self._serial += 1
         entry = (start, last, self._serial, node)
-        self._nodes.add(entry)
+        nodes = self._nodes
+        if nodes.__class__ is list:
+            insort(nodes, entry)
+            if len(nodes) > _LIST_MAX:
+                self._nodes = SortedList(nodes)
+        else:
+            nodes.add(entry)
         self._where[node] = entry
         length = last - start + 1
         count = self._count
@@ -66,7 +77,13 @@ class IntervalTree:
     def remove(self, node):
         """Remove ``node``.  O(log n)."""
         entry = self._where.pop(node)
-        self._nodes.remove(entry)
+        nodes = self._nodes
+        if nodes.__class__ is list:
+            del nodes[bisect_left(nodes, entry)]
+        else:
+            nodes.remove(entry)
+            if len(nodes) < _LIST_MAX // 4:
+                self._nodes = list(nodes)
         length = entry[1] - entry[0] + 1
         count = self._count
         n = count[length]
@@ -92,7 +109,12 @@ class IntervalTree:
         if not self._where:
             return
         lo = first - self.longest() + 1
-        for s, l, _, node in self._nodes.irange((lo,), (last, float("inf"))):
+        nodes = self._nodes
+        if nodes.__class__ is list:
+            window = nodes[bisect_left(nodes, (lo,)):bisect_right(nodes, (last, float("inf")))]
+        else:
+            window = nodes.irange((lo,), (last, float("inf")))
+        for s, l, _, node in window:
             if l >= first:
                 yield node
 
