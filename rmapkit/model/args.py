@@ -50,6 +50,50 @@ CTYPES = {
 }
 
 
+def _fast_entry(fn, sig, params, call, slow):
+    """The entry of a syscall, generated once: with the syscall's own parameters (so a
+    missing or unexpected argument is Python's TypeError), and when every converted
+    argument is a plain int (``a.__class__ is int``) the __SC_CAST arithmetic inline, e.g.
+    ``self._alive(call); return fn(self, a & 0xffffffffffffffff, ...)``.  Anything else
+    (bool, int subclasses, floats, str) goes to ``slow``, the bound path with c_value()'s
+    checks and messages.  Binding the signature on every call cost more than most
+    syscalls' own work (bench/bench.py --profile)."""
+    after_self = list(sig.parameters.values())[1:]
+    ctype_of = {name: ctype for ctype, name in params}
+    if not all(p.kind is p.POSITIONAL_OR_KEYWORD for p in after_self) or \
+            not all(c in _CASTS for c in ctype_of.values()):
+        return functools.wraps(fn)(slow)
+    names = [p.name for p in after_self]
+    env = {"fn": fn, "slow": slow, "call": call}
+    sig_src, checks, args = [], [], []
+    for i, p in enumerate(after_self):
+        if p.default is p.empty:
+            sig_src.append(p.name)
+        else:
+            env[f"_d{i}"] = p.default
+            sig_src.append(f"{p.name}=_d{i}")
+        ctype = ctype_of.get(p.name)
+        if ctype is None:
+            args.append(p.name)
+            continue
+        mask, half = _CASTS[ctype]
+        checks.append(f"{p.name}.__class__ is int")
+        args.append(f"(({p.name} + {half}) & {mask}) - {half}" if half else f"{p.name} & {mask}")
+    src = (f"def entry(self, {', '.join(sig_src)}):\n"
+           f"    if {' and '.join(checks) or 'True'}:\n"
+           f"        self._alive(call)\n"
+           f"        return fn(self, {', '.join(args)})\n"
+           f"    return slow(self, {', '.join(names)})\n")
+    exec(src, env)
+    return functools.wraps(fn)(env["entry"])
+
+
+_CASTS = {"unsigned long": ((1 << 64) - 1, 0), "size_t": ((1 << 64) - 1, 0),
+          "int": ((1 << 32) - 1, 1 << 31), "unsigned int": ((1 << 32) - 1, 0),
+          "off_t": ((1 << 64) - 1, 1 << 63), "loff_t": ((1 << 64) - 1, 1 << 63),
+          "long": ((1 << 64) - 1, 1 << 63), "umode_t": ((1 << 16) - 1, 0)}
+
+
 def PAGE_ALIGN(n: int) -> int:
     """include/linux/mm.h: PAGE_ALIGN() on an unsigned long: wraps to 0 near 2**64. O(1)."""
     return (n + PAGE_SIZE - 1) & _PAGE_MASK
@@ -107,14 +151,15 @@ def syscall(*decls: str) -> Callable[[Callable], Callable]:
             raise ValueError(f"{fn.__name__}: no parameter {missing}")
         call = fn.__name__
 
-        @functools.wraps(fn)
-        def entry(self, *args, **kwargs):
+        def convert_bound(self, *args, **kwargs):
             bound = sig.bind(self, *args, **kwargs)
             bound.apply_defaults()
             a = bound.arguments
             a.update(convert(call, params, a))
             self._alive(call)
             return fn(**a)
+
+        entry = _fast_entry(fn, sig, params, call, convert_bound)
 
         entry.__c_params__ = tuple(params)
         return entry
