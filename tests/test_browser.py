@@ -120,6 +120,9 @@ class Lab:
                f"--IdentityProvider.token={self.token}",
                f"--ServerApp.root_dir={notebook_dir}",
                "--LabApp.news_url=None",
+               # window.jupyterapp: the test asks the notebook's own session whether its
+               # kernel is connected before it clicks Run All
+               "--LabApp.expose_app_in_browser=True",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -208,6 +211,19 @@ def lab(tmp_path):
         server.stop()
 
 
+def _wait_kernel_idle(page, name: str) -> None:
+    """Wait until the notebook ``name`` is the current widget and its own kernel is connected
+    and idle.  Run All acts on the current notebook: clicked before the tab that was just
+    opened becomes current (or before its session has a kernel), it runs another notebook's
+    cells, or none (CodeCell.execute() clears a cell whose session has no kernel)."""
+    page.wait_for_function(
+        """name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            const k = w && w.context && w.context.path === name && w.sessionContext.session
+                      && w.sessionContext.session.kernel;
+            return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }""",
+        arg=name)
+
+
 def _run_all_cells(page, timeout_ms: int = TIMEOUT_MS) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
@@ -278,12 +294,7 @@ def test_chapter0_playground_in_jupyterlab(lab):
             try:
                 page.goto(f"{lab.url}/lab/tree/{CHAPTER}?token={lab.token}")
                 page.wait_for_selector(".jp-Notebook .jp-Cell")
-                # The kernel is up when the status bar names it and says Idle (the toolbar's
-                # indicator already says idle while it shows "No Kernel | Initializing").
-                page.wait_for_function(
-                    """() => [...document.querySelectorAll('.jp-StatusBar-Widget')].some(
-                        w => /\\| Idle/.test(w.textContent)
-                             && !/No Kernel/.test(w.textContent))""")
+                _wait_kernel_idle(page, CHAPTER)
                 _run_all_cells(page)
 
                 # The playground: the widget box that has an Apply button.
@@ -380,19 +391,6 @@ _OVERFLOW = r"""() => {
 }"""
 
 
-def _wait_kernel_idle(page) -> None:
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('.jp-StatusBar-Widget')].some(
-            w => /\\| Idle/.test(w.textContent) && !/No Kernel/.test(w.textContent))""")
-
-
-# Known flake (2026-12-06): now and then a chapter's Run All runs nothing (every prompt stays
-# [ ]:, the kernel shows Idle; clicking Run All again does not help), and the 3-minute wait
-# fails.  Seen on about a third of the runs under load, also once on a quiet machine.
-# Until its cause is found it does not gate CI; run it by hand with
-# `.venv/bin/python -m pytest tests/test_browser.py -k fits`.
-@pytest.mark.skipif(os.environ.get("CI") == "true",
-                    reason="flaky in JupyterLab (a Run All that runs nothing); run it by hand")
 def test_every_chapter_fits_1280x800_with_the_sidebar_open(lab):
     from playwright.sync_api import sync_playwright
 
@@ -407,7 +405,10 @@ def test_every_chapter_fits_1280x800_with_the_sidebar_open(lab):
             page.set_default_timeout(TIMEOUT_MS)
             for name in chapters:
                 stem = Path(name).stem
-                page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+                # ?reset: a workspace with only this chapter open.  Without it JupyterLab
+                # restores the chapters opened before (each starting a kernel again), and the
+                # restored tab can still be the current one when Run All is clicked.
+                page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
                 page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
                 # the student's layout: the file browser open beside the notebook
                 browser_panel = page.locator("#filebrowser")
@@ -416,7 +417,7 @@ def test_every_chapter_fits_1280x800_with_the_sidebar_open(lab):
                 assert browser_panel.is_visible()
                 listed = page.locator("#filebrowser .jp-DirListing-itemText").all_inner_texts()
                 assert all(t.endswith(".ipynb") for t in listed), listed  # chapters only
-                _wait_kernel_idle(page)
+                _wait_kernel_idle(page, name)
                 # opening a chapter must not mark it modified
                 assert page.locator(".jp-mod-dirty").count() == 0, f"{name} opens modified"
                 page.screenshot(path=str(SHOTS / f"fit-{stem}-top.png"))
