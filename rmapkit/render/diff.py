@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rmapkit.render.common import build_scene, hx, vma_key, vma_pgoff
-from rmapkit.render.dot import edge, graph_body, header, legend, q
+from rmapkit.render.dot import GRAPH_ORDER, edge, graph_body, header, legend, q
 from rmapkit.snapshot import Snapshot
 from rmapkit.uapi import PAGE_SHIFT
 
@@ -260,7 +260,7 @@ def diff_dot(before: Snapshot, after: Snapshot, op: str | None = None, processes
     summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items()) or "nothing changed"
     desc = f"{title} ({', '.join(dict.fromkeys(names))}). {summary}. " + \
         ". ".join(c.text for c in changes) + ("." if changes else "")
-    lines = header(title, desc, name="diff", rankdir="TB")
+    lines = header(title, desc, name="diff", rankdir="TB", **GRAPH_ORDER)
     for side, scene in (("before", sb), ("after", sa)):
         lines.append(f"  subgraph {q('cluster_' + side)} {{")
         lines.append(f"    graph [label={q(side)}, style=\"dashed\", color=\"#808080\", "
