@@ -329,7 +329,7 @@ def test_dot_draws_processes_left_to_right_and_anon_vmas_in_order():
     left to right in process order, then address order, and the anon_vmas below them in
     order of creation.  For 150 random scenarios the order within a process and of the
     anon_vmas always holds; dot may still put a column out of order when file edges pull it
-    across (2 of 150 seeds when this was written), so at most 5 may."""
+    across (1 of 150 seeds when this was written), so at most 5 may."""
     from rmapkit.scenarios import library, load, run_model
     from rmapkit.scenarios.generate import random_scenarios
     checked = 0
