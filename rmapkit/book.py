@@ -29,15 +29,18 @@ def pages_of(v) -> str:
     return f"[{(v.vm_start - BASE) // PAGE_SIZE},{(v.vm_end - BASE) // PAGE_SIZE})"
 
 
-def show(snap, view: str = "graph", focus: str | None = None, before=None) -> None:
+def show(snap, view: str = "graph", focus: str | None = None, before=None,
+         notation: str | None = None) -> None:
     """Draw a snapshot: view ``"graph"``, ``"address"``, ``"tree"``, ``"diff"`` (needs
-    ``before``) or ``"maps"``; ``focus`` highlights one object (``"vma3"``, ``"av0"``...).
+    ``before``) or ``"maps"``; ``focus`` highlights one object (``"vma3"``, ``"av0"``...);
+    ``notation``: ``"window"`` or ``"hex"`` (default: ``set_notation()``'s).
     One render (SVG with its ASCII twin as text/plain), cached by its DOT text."""
     from IPython.display import display
 
     from rmapkit.render.display import mimebundle
 
-    display(mimebundle(snap, focus=focus, view=view, before=before), raw=True)
+    display(mimebundle(snap, focus=focus, view=view, before=before, notation=notation),
+            raw=True)
 
 
 def figure(name: str) -> None:

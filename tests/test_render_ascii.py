@@ -10,6 +10,9 @@ from rmapkit.render.samples import (file_and_zero, fork_child, mremap_moved, rem
 from render_helpers import none_pages, snapshot, vma
 
 SAMPLES = (split_before, split_after, fork_child, file_and_zero, remap_pfn, mremap_moved)
+# The samples lie at 0x10000, outside any scenario window: every view prints absolute hex
+# and ends with the line that says so (tests/test_ascii_notation.py has the window form).
+HEX = "addresses and page offsets in absolute hex"
 
 
 def lines(text):
@@ -21,16 +24,16 @@ def test_ruler_notation_of_the_split():
     #   AAA   ->   A.B      munmap the middle page; the upper part is a new struct
     assert vma_letters(split_before()) == "AAA"
     assert vma_letters(split_after()) == "A.B"
-    assert lines(ruler(split_after())) == ["P0 page 0 = 0x10000", "012", "A.B", "a.a"]
+    assert lines(ruler(split_after())) == ["P0 page 0 = 0x10000", "012", "A.B", "a.a", HEX]
     assert vma_letters(split_after(), letters={"vma1": "P", "vma2": "N"}) == "P.N"
     assert vma_letters(split_after(), letters={"vma2": "A"}) == "B.A"
 
 
 def test_ruler_page_states_and_window():
-    assert lines(ruler(file_and_zero()))[2:] == ["AABBC", "0-f--"]
-    assert lines(ruler(remap_pfn())) == ["P0 page 0 = 0x10000", "01", "AA", "pp"]
+    assert lines(ruler(file_and_zero()))[2:] == ["AABBC", "0-f--", HEX]
+    assert lines(ruler(remap_pfn())) == ["P0 page 0 = 0x10000", "01", "AA", "pp", HEX]
     assert lines(ruler(file_and_zero(), start=0xe000, npages=8)) == [
-        "P0 page 0 = 0xe000", "01234567", "..AABBC", "..0-f--"]
+        "P0 page 0 = 0xe000", "01234567", "..AABBC", "..0-f--", HEX]
     # letters go to the VMAs inside the window, in address order
     assert vma_letters(file_and_zero(), start=0x13000, npages=2) == "AB"
 
@@ -57,7 +60,7 @@ def test_object_graph_boxes_for_the_seed_split():
         "              +------------------------+",
         "              | anon_vma av1 (root)    |",
         "              | children 1, VMAs 2     |"]
-    assert "| index 0x12         |" in out[-3]
+    assert "| index 0x12         |" in out[-4] and out[-1] == HEX
 
 
 def test_object_graph_after_fork_names_every_link():
@@ -97,10 +100,11 @@ def test_address_space_text_with_the_virtual_anon_file():
         "virtual anon file, pgoff 0 = 0x10",
         "pgoff  01",
         "vma    AA",
-        "folio  aa"]
+        "folio  aa",
+        HEX]
     out = lines(address_space_ascii(file_and_zero()))
     assert out[1:4] == ["addr   01234", "vma    AABBC", "page   0-f--"]
-    assert out[-3:] == ["pgoff  01234", "vma    AA..C", "folio"]
+    assert out[-4:] == ["pgoff  01234", "vma    AA..C", "folio", HEX]
 
 
 def test_interval_tree_text():
@@ -109,7 +113,8 @@ def test_interval_tree_text():
         "pgoff   012",
         "vma1    #..  [0x10, 0x10] P0 skipped",
         "vma2    ..#  [0x12, 0x12] P0 visited -> 0x12000",
-        "          ^ folio3 index 0x12"]
+        "          ^ folio3 index 0x12",
+        HEX]
 
 
 def test_diff_text_keeps_letters_per_struct():
@@ -117,6 +122,7 @@ def test_diff_text_keeps_letters_per_struct():
     assert out[:7] == ["munmap(0x11000, 0x1000)", "P0 page 0 = 0x10000", "        012",
                        "before  AAA", "after   A.B", "A = vma1", "B = vma2"]
     assert "- P0 vma2 [0x12000, 0x13000) vm_pgoff 0x12 was split off vma1" in out
+    assert out[-1] == HEX
     assert all(len(x) <= 72 for x in out)
 
 

@@ -252,7 +252,8 @@ for text, snap in res.steps:
 #
 # The widget is a front-end to methods you can call yourself, which is also how this book
 # tests it: `apply()` returns `True` or `False` (with the reason in `error`), `text()`
-# returns the diagram as ASCII.
+# returns the diagram as ASCII, numbered as the pictures are (its last line says how;
+# `text(notation="hex")` gives absolute hex).
 
 # %%
 from rmapkit.widgets import Playground

@@ -11,9 +11,10 @@ focus)``: object graph
 ``diff_dot(before, after, op)``        ``diff_ascii(before, after)``; ``diff()`` as data
 =====================================  ====================================================
 
-``to_maps(snap)`` prints /proc/PID/maps lines.  The DOT views write addresses as window
-page numbers and pgoffs as ``p+k`` (each diagram's legend says so); ``set_notation("hex")``
-(or ``notation="hex"`` on one call) switches them to absolute hex.  SVG is made only in
+``to_maps(snap)`` prints /proc/PID/maps lines (the kernel's format: always absolute).  The
+DOT and ASCII views write addresses as window page numbers and pgoffs as ``p+k`` (each
+diagram's legend, each text view's last line, says so); ``set_notation("hex")`` (or
+``notation="hex"`` on one call) switches them to absolute hex.  SVG is made only in
 :mod:`rmapkit.render.display` (``to_svg``, ``mimebundle``), which also tells IPython how to
 display the model's objects, snapshots and scenario results (``register_formatters()``, called
 by ``import rmapkit`` inside IPython): the arrows point from the renderers to what they draw.

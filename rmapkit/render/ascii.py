@@ -8,6 +8,11 @@ it points to, so nothing is lost when they are not.  The address-space, ruler,
 interval-tree and before/after text views live in :mod:`rmapkit.render.ruler` and are
 re-exported here.
 
+Every text view writes addresses and pgoffs as the DOT views do (``notation``, default
+:func:`rmapkit.render.common.set_notation`) and ends with one line saying which notation it
+shows.  The hand-built samples sit at 0x10000, outside any scenario window, so they have
+no window to number from and print absolute hex, and say so:
+
 >>> from rmapkit.render.samples import split_after
 >>> print(to_ascii(split_after()), end="")
 +------------------------+  +------------------------+
@@ -35,6 +40,39 @@ re-exported here.
 | index 0x10         |  | index 0x12         |
 | ^ av1              |  | ^ av1              |
 +--------------------+  +--------------------+
+addresses and page offsets in absolute hex
+
+With a window (page 0 at 0x10000, so p = pgoff 0x10), the same snapshot in the window
+notation:
+
+>>> from dataclasses import replace
+>>> print(to_ascii(replace(split_after(), window=(0x10000, 0x13000))), end="")
++------------------------+  +------------------------+
+| P0 vma1 rw-p           |  | P0 vma2 rw-p           |
+| pages [0, 1)           |  | pages [2, 3)           |
+| vm_pgoff p+0           |  | vm_pgoff p+2           |
++------------------------+  +------------------------+
+            |                           |
++------------------------+  +------------------------+
+| avc [p+0, p+0]         |  | avc [p+2, p+2]         |
+| -> av1                 |  | -> av1                 |
++------------------------+  +------------------------+
+            |                           |
+            +-------------+-------------+
+                          v
+              +------------------------+
+              | anon_vma av1 (root)    |
+              | children 1, VMAs 2     |
+              +------------------------+
+                          ^
+          +---------------+-------+
+          |                       |
++--------------------+  +--------------------+
+| folio1             |  | folio3             |
+| index p+0          |  | index p+2          |
+| ^ av1              |  | ^ av1              |
++--------------------+  +--------------------+
+window: page k = 0x10000 + k pages, p+k = pgoff 0x10 + k
 """
 
 from __future__ import annotations
@@ -130,9 +168,9 @@ def _grid(n: int, width: int):
     return per, w, [i * (w + GAP) for i in range(per)]
 
 
-def _vma_lines(proc, v):
-    lines = [" ".join(x for x in (proc, v.id, v.perms) if x), f"[{v.vm_start:#x}, {v.vm_end:#x})",
-             f"vm_pgoff {hx(vma_pgoff(v))}"]
+def _vma_lines(proc, v, nt):
+    lines = [" ".join(x for x in (proc, v.id, v.perms) if x), nt.range(v.vm_start, v.vm_end),
+             f"vm_pgoff {nt.pgoff(vma_pgoff(v))}"]
     if v.name:
         lines.append(v.name)
     if v.anon_vma and len(v.anon_vma_chain) > 1:
@@ -141,12 +179,16 @@ def _vma_lines(proc, v):
 
 
 def to_ascii(snap: Snapshot, processes=None, pages: bool = True, focus=None,
-             width: int = WIDTH) -> str:
-    """The object graph as ASCII boxes, ``width`` columns at most (default 72).
+             width: int = WIDTH, notation: str | None = None) -> str:
+    """The object graph as ASCII boxes, ``width`` columns at most (default 72), ending
+    with a line saying which notation it uses.
 
-    Same options as :func:`rmapkit.render.dot.to_dot`.  O(V + A + F).
+    Same options as :func:`rmapkit.render.dot.to_dot` (``notation``: ``"window"`` or
+    ``"hex"``, default :func:`rmapkit.render.common.set_notation`).  O(V + A + F).
     """
-    scene = build_scene(snap, processes=processes, pages=pages, focus=focus)
+    scene = build_scene(snap, processes=processes, pages=pages, focus=focus,
+                        notation=notation)
+    nt = scene.nt
     cols = [(p, v) for p, vs in scene.processes for v in vs]
     per, w, xs = _grid(len(cols), width)
     out = []
@@ -156,14 +198,14 @@ def to_ascii(snap: Snapshot, processes=None, pages: bool = True, focus=None,
     for start in range(0, len(cols), per):
         chunk = cols[start:start + per]
         mark = lambda k: "*" if k in scene.highlight else ""  # noqa: E731
-        out += _row([box([mark(vma_key(p, v)) + _vma_lines(p, v)[0]] + _vma_lines(p, v)[1:], w)
-                     for p, v in chunk], xs)
+        out += _row([box([mark(vma_key(p, v)) + _vma_lines(p, v, nt)[0]]
+                         + _vma_lines(p, v, nt)[1:], w) for p, v in chunk], xs)
         stacks = []
         for p, v in chunk:
             k = vma_key(p, v)
             stack = []
             for a in (a for a in scene.avcs if a.vma == k):
-                stack += box([f"avc [{hx(a.start_pgoff)}, {hx(a.last_pgoff)}]",
+                stack += box([f"avc [{nt.pgoff(a.start_pgoff)}, {nt.pgoff(a.last_pgoff)}]",
                               f"-> {a.anon_vma}"], w)
             stacks.append(stack)
         if any(stacks):
@@ -209,9 +251,10 @@ def to_ascii(snap: Snapshot, processes=None, pages: bool = True, focus=None,
                             up=True)
         out += conn if conn else [""]
         for s in range(0, len(scene.folios), fper):
-            out += _row([box(_folio_lines(f, scene.highlight), fw)
+            out += _row([box(_folio_lines(f, scene.highlight, nt), fw)
                          for f in scene.folios[s:s + fper]], fxs)
     out += [f"({n})" for n in scene.notes]
+    out += wrap(nt.text_legend(), width)
     return "\n".join(line.rstrip() for line in out).rstrip() + "\n"
 
 
@@ -224,12 +267,15 @@ def _av_lines(av, hl):
     return lines + [f"children {av.num_children}, VMAs {av.num_active_vmas}"]
 
 
-def _folio_lines(f, hl):
-    large = folio_words(f)
+def _folio_lines(f, hl, nt):
+    large = folio_words(f, nt)
     if large:                    # one box for the whole large folio
         return ([("*" if f.label in hl else "") + f.label + f" head pfn {hx(f.pfn)}"]
                 + large + [f"^ {f.mapping or '-'}"])
-    lines = [("*" if f.label in hl else "") + f.label, f"index {hx(f.index)}",
+    # an anon folio's index is in the virtual anon file (p+k); a file folio's is a file
+    # offset, outside the window, so it stays absolute (as in the DOT label)
+    index = nt.pgoff(f.index) if f.anon else hx(f.index)
+    lines = [("*" if f.label in hl else "") + f.label, f"index {index}",
              f"^ {f.mapping or '-'}"]
     if f.mapcount != 1:
         lines.append(f"mapcount {f.mapcount}")

@@ -149,6 +149,20 @@ class Notation:
         return (f"page k: window page k (page 0 = {self.base:#x}) · p+k: pgoff "
                 f"{self.base_pgoff:#x} + k\n(set_notation('hex') for absolute hex)")
 
+    def text_legend(self) -> str:
+        """The one line a text view ends with, saying which notation it uses: ASCII only,
+        and 70 columns for a 48-bit window base, so it fits the mailing list's 72.
+
+        >>> Notation(0x200000000000).text_legend()
+        'window: page k = 0x200000000000 + k pages, p+k = pgoff 0x200000000 + k'
+        >>> Notation(0x200000000000, "hex").text_legend()
+        'addresses and page offsets in absolute hex'
+        """
+        if not self.relative:
+            return "addresses and page offsets in absolute hex"
+        return (f"window: page k = {self.base:#x} + k pages, "
+                f"p+k = pgoff {self.base_pgoff:#x} + k")
+
 
 def hx(n: int | None) -> str:
     """``0x1f`` style hex, ``?`` for an unknown value."""
@@ -223,14 +237,19 @@ def folio_runs(pages):
     return runs
 
 
-def folio_words(f) -> list[str]:
+def folio_words(f, nt: Notation | None = None) -> list[str]:
     """What a diagram says about a large folio: order and size, its index range, its
-    mapcounts (and PMD mappings), partially mapped.  [] for an order-0 folio."""
+    mapcounts (and PMD mappings), partially mapped.  [] for an order-0 folio.
+
+    ``nt``: how an anon folio's index is written (default absolute hex); a file folio's
+    index is a file offset and stays absolute.  O(1).
+    """
     if not getattr(f, "order", 0):
         return []
     n = f.nr_pages
+    ix = nt.pgoff if nt is not None and f.anon else hx
     out = [f"order {f.order} ({n} pages, {(n * PAGE_SIZE) >> 10} KiB)",
-           f"index [{hx(f.index)}, {hx(f.index + n - 1)}]",
+           f"index [{ix(f.index)}, {ix(f.index + n - 1)}]",
            f"large mapcount {f.mapcount}"]
     if f.entire_mapcount:
         out.append(f"PMD-mapped x{f.entire_mapcount}")

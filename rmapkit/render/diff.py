@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rmapkit.render.common import build_scene, hx, vma_key, vma_pgoff
+from rmapkit.render.common import Notation, build_scene, hx, vma_key, vma_pgoff
 from rmapkit.render.dot import GRAPH_ORDER, edge, graph_body, header, legend, q
 from rmapkit.snapshot import Snapshot
 from rmapkit.uapi import PAGE_SHIFT
@@ -46,15 +46,20 @@ class Change:
     related: str | None = None     # split source, merge target, move source
 
 
-def _rng(v) -> str:
-    return f"[{v.vm_start:#x}, {v.vm_end:#x})"
+def _rng(v, nt=None) -> str:
+    return (nt or _ABS).range(v.vm_start, v.vm_end)
+
+
+# diff()'s words default to absolute hex: they are the DOT view's alt text too, which
+# spells every address out; the text view passes its own notation.
+_ABS = Notation(None)
 
 
 def _inside(a, b) -> bool:
     return b.vm_start <= a.vm_start and a.vm_end <= b.vm_end
 
 
-def _vma_changes(proc, before, after) -> list[Change]:
+def _vma_changes(proc, before, after, nt) -> list[Change]:
     B = {vma_key(proc, v): v for v in before}
     A = {vma_key(proc, v): v for v in after}
     out, moved_src, split_src = [], {}, {}
@@ -62,9 +67,9 @@ def _vma_changes(proc, before, after) -> list[Change]:
         b, a = B[k], A[k]
         what = []
         if (b.vm_start, b.vm_end) != (a.vm_start, a.vm_end):
-            what.append(f"{_rng(b)} -> {_rng(a)}")
+            what.append(f"{_rng(b, nt)} -> {_rng(a, nt)}")
         if vma_pgoff(b) != vma_pgoff(a):
-            what.append(f"vm_pgoff {hx(vma_pgoff(b))} -> {hx(vma_pgoff(a))}")
+            what.append(f"vm_pgoff {nt.pgoff(vma_pgoff(b))} -> {nt.pgoff(vma_pgoff(a))}")
         if b.perms != a.perms or b.vm_flags != a.vm_flags:
             what.append(f"{b.perms} -> {a.perms}" if b.perms != a.perms else
                         f"flags {' '.join(b.vm_flags)} -> {' '.join(a.vm_flags)}")
@@ -80,8 +85,8 @@ def _vma_changes(proc, before, after) -> list[Change]:
         src = next((s for s in B if _inside(a, B[s]) and _linear(a, B[s])), None)
         if src is not None:
             split_src.setdefault(src, []).append(k)
-            out.append(Change("split", k, f"{proc} {k} {_rng(a)} vm_pgoff {hx(vma_pgoff(a))} "
-                              f"was split off {src}", src))
+            out.append(Change("split", k, f"{proc} {k} {_rng(a, nt)} vm_pgoff "
+                              f"{nt.pgoff(vma_pgoff(a))} was split off {src}", src))
             continue
         src = _move_source(a, B, gone)
         if src is not None:
@@ -92,26 +97,28 @@ def _vma_changes(proc, before, after) -> list[Change]:
                 kept = "reset to the new address >> PAGE_SHIFT (unfaulted)"
             else:
                 kept = "kept"
-            out.append(Change("moved", k, f"{proc} {k} {_rng(a)} was moved from {src} "
-                              f"{_rng(B[src])}; vm_pgoff {hx(vma_pgoff(a))} {kept}", src))
+            out.append(Change("moved", k, f"{proc} {k} {_rng(a, nt)} was moved from {src} "
+                              f"{_rng(B[src], nt)}; vm_pgoff {nt.pgoff(vma_pgoff(a))} {kept}",
+                              src))
             continue
-        out.append(Change("created", k, f"{proc} {k} {_rng(a)} vm_pgoff "
-                          f"{hx(vma_pgoff(a))} was created"))
+        out.append(Change("created", k, f"{proc} {k} {_rng(a, nt)} vm_pgoff "
+                          f"{nt.pgoff(vma_pgoff(a))} was created"))
     for k in gone:
         b = B[k]
         into = next((t for t in A if _inside(b, A[t])), None)
         if into is not None:
-            out.append(Change("merged", k, f"{proc} {k} {_rng(b)} was merged into {into}", into))
+            out.append(Change("merged", k, f"{proc} {k} {_rng(b, nt)} was merged into {into}",
+                              into))
         elif k in split_src:
             rest = f"; the rest moved to {moved_src[k]}" if k in moved_src else ""
-            out.append(Change("freed", k, f"{proc} {k} {_rng(b)} was split, leaving "
+            out.append(Change("freed", k, f"{proc} {k} {_rng(b, nt)} was split, leaving "
                               f"{', '.join(split_src[k])}{rest}; the struct itself was freed",
                               split_src[k][0]))
         elif k in moved_src:
-            out.append(Change("freed", k, f"{proc} {k} {_rng(b)} was freed after the move to "
+            out.append(Change("freed", k, f"{proc} {k} {_rng(b, nt)} was freed after the move to "
                               f"{moved_src[k]}", moved_src[k]))
         else:
-            out.append(Change("freed", k, f"{proc} {k} {_rng(b)} was unmapped and freed"))
+            out.append(Change("freed", k, f"{proc} {k} {_rng(b, nt)} was unmapped and freed"))
     order = {k: i for i, k in enumerate(list(B) + [k for k in A if k not in B])}
     return sorted(out, key=lambda c: order[c.obj])
 
@@ -138,11 +145,14 @@ def _move_source(a, B, gone):
     return None
 
 
-def diff(before: Snapshot, after: Snapshot) -> list[Change]:
+def diff(before: Snapshot, after: Snapshot, nt: Notation | None = None) -> list[Change]:
     """Every difference between two snapshots, VMAs first, then avcs, anon_vmas, folios.
 
-    O(V^2) in VMAs per process (ranges are compared pairwise), linear in the rest.
+    ``nt``: how the words write addresses and pgoffs (default absolute hex; the text view
+    passes :meth:`Notation.of` ``after``).  O(V^2) in VMAs per process (ranges are
+    compared pairwise), linear in the rest.
     """
+    nt = nt or _ABS
     out = []
     bp = {p.name: p for p in before.processes}
     for p in after.processes:
@@ -150,7 +160,7 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
             out.append(Change("created", p.name, f"process {p.name} was created "
                               f"({len(p.vmas)} VMAs)"))
             continue
-        out += _vma_changes(p.name, bp[p.name].vmas, p.vmas)
+        out += _vma_changes(p.name, bp[p.name].vmas, p.vmas, nt)
     for name in bp:
         if name not in {p.name for p in after.processes}:
             out.append(Change("freed", name, f"process {name} exited"))
@@ -160,12 +170,13 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
         name = f"avc:{key[0]}:{key[1]}"
         if key not in bav:
             out.append(Change("created", name, f"avc linking {key[0]} to {key[1]} keyed "
-                              f"[{hx(a.start_pgoff)}, {hx(a.last_pgoff)}] was created"))
+                              f"[{nt.pgoff(a.start_pgoff)}, {nt.pgoff(a.last_pgoff)}] was "
+                              "created"))
         elif (bav[key].start_pgoff, bav[key].last_pgoff) != (a.start_pgoff, a.last_pgoff):
             b = bav[key]
             out.append(Change("changed", name, f"avc {key[0]} -> {key[1]} re-keyed "
-                              f"[{hx(b.start_pgoff)}, {hx(b.last_pgoff)}] -> "
-                              f"[{hx(a.start_pgoff)}, {hx(a.last_pgoff)}]"))
+                              f"[{nt.pgoff(b.start_pgoff)}, {nt.pgoff(b.last_pgoff)}] -> "
+                              f"[{nt.pgoff(a.start_pgoff)}, {nt.pgoff(a.last_pgoff)}]"))
     for key in bav:
         if key not in aav:
             out.append(Change("freed", f"avc:{key[0]}:{key[1]}",
@@ -186,14 +197,18 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
         if label not in {a.label for a in after.anon_vmas}:
             out.append(Change("freed", label, f"anon_vma {label} was freed"))
     bf = {f.label: f for f in before.folios}
+
+    def ix(f):                     # a file folio's index is a file offset: absolute
+        return nt.pgoff(f.index) if f.anon else hx(f.index)
+
     for f in after.folios:
         old = bf.get(f.label)
         if old is None:
-            out.append(Change("created", f.label, f"{f.label} (index {hx(f.index)}, mapping "
+            out.append(Change("created", f.label, f"{f.label} (index {ix(f)}, mapping "
                               f"{f.mapping}) was allocated"))
         elif old.mapping != f.mapping:
             out.append(Change("changed", f.label, f"{f.label} moved from {old.mapping} to "
-                              f"{f.mapping} (index {hx(f.index)} kept)"))
+                              f"{f.mapping} (index {ix(f)} kept)"))
         elif old.mapcount != f.mapcount:
             out.append(Change("changed", f.label, f"{f.label} mapcount {old.mapcount} -> "
                               f"{f.mapcount}"))

@@ -207,50 +207,53 @@ def _tree_args(snap, focus):
 # -- the views: one registry ---------------------------------------------------------------
 # Each view draws a snapshot two ways, DOT (None: a text-only view) and ASCII, from the same
 # arguments: ``(snap, focus, before, **options)`` with the options ``pages`` (graph: show
-# the folios) and ``op`` (diff: the op's text as the caption).  mimebundle(), the figures and
-# the Playground all look views up here, so a new diagram is one entry.
-def _graph_dot(snap, focus, before, pages=True, **_):
-    return to_dot(snap, focus=focus, pages=pages)
+# the folios), ``op`` (diff: the op's text as the caption) and ``notation`` ("window" or
+# "hex"; None: set_notation()'s; both forms of a view get the same one).  mimebundle(), the
+# figures and the Playground all look views up here, so a new diagram is one entry.
+def _graph_dot(snap, focus, before, pages=True, notation=None, **_):
+    return to_dot(snap, focus=focus, pages=pages, notation=notation)
 
 
-def _graph_text(snap, focus, before, pages=True, **_):
-    return to_ascii(snap, focus=focus, pages=pages)
+def _graph_text(snap, focus, before, pages=True, notation=None, **_):
+    return to_ascii(snap, focus=focus, pages=pages, notation=notation)
 
 
-def _address_dot(snap, focus, before, **_):
+def _address_dot(snap, focus, before, notation=None, **_):
     proc = _process_of(snap, focus)
-    return address_space_dot(snap, proc, focus=focus if proc != focus else None)
+    return address_space_dot(snap, proc, focus=focus if proc != focus else None,
+                             notation=notation)
 
 
-def _address_text(snap, focus, before, **_):
-    return address_space_ascii(snap, _process_of(snap, focus))
+def _address_text(snap, focus, before, notation=None, **_):
+    return address_space_ascii(snap, _process_of(snap, focus), notation=notation)
 
 
-def _tree_dot(snap, focus, before, **_):
+def _tree_dot(snap, focus, before, notation=None, **_):
     av, folio = _tree_args(snap, focus)
     if av is None:
         return None
-    return interval_tree_dot(snap, av, folio=folio) if folio else interval_tree_dot(snap, av)
+    return interval_tree_dot(snap, av, folio=folio, notation=notation)
 
 
-def _tree_text(snap, focus, before, **_):
+def _tree_text(snap, focus, before, notation=None, **_):
     av, folio = _tree_args(snap, focus)
     if av is None:
         if snap.source == "live":
             return "(anon_vmas are not observable in a live snapshot)\n"
         return "(no anon_vma: nothing has been written yet)\n"
-    return interval_tree_ascii(snap, av, folio=folio)
+    return interval_tree_ascii(snap, av, folio=folio, notation=notation)
 
 
-def _diff_dot(snap, focus, before, op=None, **_):
-    return diff_dot(before, snap, op=op)
+def _diff_dot(snap, focus, before, op=None, notation=None, **_):
+    return diff_dot(before, snap, op=op, notation=notation)
 
 
-def _diff_text(snap, focus, before, op=None, **_):
-    return diff_ascii(before, snap, _process_of(snap, focus), op=op)
+def _diff_text(snap, focus, before, op=None, notation=None, **_):
+    return diff_ascii(before, snap, _process_of(snap, focus), op=op, notation=notation)
 
 
 def _maps_text(snap, focus, before, **_):
+    # /proc/PID/maps is the kernel's own format: absolute hex in every notation
     return to_maps(snap, _process_of(snap, focus))
 
 
@@ -287,29 +290,32 @@ def get_view(name: str) -> View:
 
 
 def view_dot(snap, focus=None, view="graph", before=None, **options) -> str | None:
-    """DOT text of a view (``None`` for the text-only ``maps`` view)."""
+    """DOT text of a view (``None`` for the text-only ``maps`` view); ``options``:
+    ``pages``, ``op``, ``notation`` (see VIEW_REGISTRY).  n/a (renderer)."""
     return get_view(view).dot(snap, focus, before, **options)
 
 
 def view_text(snap, focus=None, view="graph", before=None, **options) -> str:
-    """The ASCII form of the same view."""
+    """The ASCII form of the same view, with the same ``options``.  n/a (renderer)."""
     return get_view(view).text(snap, focus, before, **options)
 
 
-def mimebundle(snapshot, focus=None, view="graph", before=None) -> dict:
+def mimebundle(snapshot, focus=None, view="graph", before=None,
+               notation: str | None = None) -> dict:
     """``{'image/svg+xml': svg, 'text/plain': ascii}`` for Jupyter's ``_repr_mimebundle_``.
 
     ``focus``: ``"P0"``, ``"vma3"``, ``"av1"``, ``"folio5"`` or ``"file2"``: that object's
     neighbourhood, highlighted.  ``view``: graph, address, tree, diff (needs ``before``,
-    and is the default when ``before`` is given) or maps.  Without Graphviz only
-    ``text/plain`` is returned, starting with a one-line notice.
+    and is the default when ``before`` is given) or maps.  ``notation``: ``"window"`` or
+    ``"hex"`` for both the SVG and the text (default: :func:`rmapkit.render.set_notation`).
+    Without Graphviz only ``text/plain`` is returned, starting with a one-line notice.
     """
     if before is not None and view == "graph":
         view = "diff"
     if get_view(view).needs_before and before is None:
         raise ValueError("view='diff' needs before=<Snapshot>")
-    text = view_text(snapshot, focus, view, before)
-    dot_text = view_dot(snapshot, focus, view, before)
+    text = view_text(snapshot, focus, view, before, notation=notation)
+    dot_text = view_dot(snapshot, focus, view, before, notation=notation)
     if dot_text is None:
         return {"text/plain": text}
     if svg_backend(dot_text) is None:

@@ -131,7 +131,7 @@ def _av_label(av) -> str:
 def _folio_label(f, nt=None) -> str:
     nt = nt or Notation(None)
     index = nt.pgoff(f.index) if f.anon else hx(f.index)
-    large = folio_words(f)
+    large = folio_words(f, nt)
     if large:                    # one box for the whole large folio: head, range, counts
         return "\n".join([f"{f.label} (head pfn {hx(f.pfn)})"] + large +
                          [f"mapping {f.mapping or '-'}"])

@@ -24,9 +24,12 @@ the ipywidgets UI (rmapkit.widgets.ui) on first use.  Cost: one small model run 
 
 from __future__ import annotations
 
+import textwrap
+
 from rmapkit import PAGE_SHIFT, PAGE_SIZE, Kernel, linear_page_index, rmap_walk, vma_address
 from rmapkit.render import address_space_ascii, interval_tree_ascii
 from rmapkit.render import display
+from rmapkit.render.common import Notation
 from rmapkit.render.views import address_space_dot, interval_tree_dot
 from rmapkit.scenarios import parse
 from rmapkit.widgets.base import Displayable
@@ -48,11 +51,13 @@ class PageIndexExplorer(Displayable):
     the "virtual anon file"), or a page offset into a file (a private file mapping at that
     offset).  ``fault``: ``"write"`` (default) or ``"read"`` touches every page first, so
     each address has a folio whose ``index`` the text compares with linear_page_index();
-    None leaves the VMA unfaulted.  ``step``: the slider's step in bytes.
+    None leaves the VMA unfaulted.  ``step``: the slider's step in bytes.  ``notation``:
+    how the address-space view writes addresses and pgoffs (``"window"`` or ``"hex"``;
+    None: ``set_notation()``'s); :meth:`show`'s arithmetic is always in absolute hex.
     """
 
     def __init__(self, vm_start_page=0x7f0000000, pages=4, vm_pgoff=None, fault="write",
-                 step=256):
+                 step=256, notation=None):
         if not isinstance(pages, int) or not 1 <= pages <= 64:
             raise ValueError(f"pages must be a whole number from 1 to 64, not {pages!r}")
         if fault not in ("write", "read", None):
@@ -77,6 +82,7 @@ class PageIndexExplorer(Displayable):
         self.vm_start, self.vm_end, self.pages = self.vma.vm_start, self.vma.vm_end, pages
         self.anon = vm_pgoff is None
         self.step = step
+        self.notation = notation
         self.addr = start
         self._snap = k.snapshot(window=(start - PAGE_SIZE, self.vm_end + PAGE_SIZE))
 
@@ -147,18 +153,22 @@ class PageIndexExplorer(Displayable):
                             ": rmap would look in the wrong place"))
         return "\n".join(lines) + "\n"
 
-    def text(self):
-        """The text for the current address plus the address-space view as ASCII."""
-        return self.show(self.addr) + "\n" + address_space_ascii(self._snap, self.proc.name)
+    def text(self, notation=None):
+        """The text for the current address plus the address-space view as ASCII (in
+        ``notation``, default ``self.notation``)."""
+        return self.show(self.addr) + "\n" + address_space_ascii(
+            self._snap, self.proc.name, notation=notation or self.notation)
 
-    def dot(self, addr=None):
+    def dot(self, addr=None, notation=None):
         """The address-space view of the VMA (addresses, pgoffs, folios) as DOT."""
         return address_space_dot(self._snap, self.proc.name, focus=self.vma.id,
-                                 page=self.addr if addr is None else addr)
+                                 page=self.addr if addr is None else addr,
+                                 notation=notation or self.notation)
 
-    def svg(self, addr=None):
-        return display.to_svg(self.dot(addr),
-                              fallback_text=address_space_ascii(self._snap, self.proc.name))
+    def svg(self, addr=None, notation=None):
+        notation = notation or self.notation
+        return display.to_svg(self.dot(addr, notation), fallback_text=address_space_ascii(
+            self._snap, self.proc.name, notation=notation))
 
     def _make_ui(self):
         from rmapkit.widgets.ui import PageIndexUI
@@ -180,13 +190,16 @@ class SplitExplorer(Displayable):
     :meth:`run` returns ``{"vmas": [...], "anon_vmas": [...], "rmap": [(vma_id, addr)],
     "index": int}`` (plus ``"avcs"``, ``"folio"``, ``"visited"`` and ``"scenario"``), all read
     from the model after the ops; ``index`` is the folio's ``folio->index`` (for the unmapped
-    page: the index its folio had before munmap freed it).
+    page: the index its folio had before munmap freed it).  ``notation``: how :meth:`text`
+    and the diagrams write addresses and pgoffs (``"window"`` or ``"hex"``; None:
+    ``set_notation()``'s).
     """
 
-    def __init__(self, pages=3, unmap_page=1, rmap_page=None):
+    def __init__(self, pages=3, unmap_page=1, rmap_page=None, notation=None):
         if not isinstance(pages, int) or not 2 <= pages <= 16:
             raise ValueError(f"pages must be a whole number from 2 to 16, not {pages!r}")
         self.pages = pages
+        self.notation = notation
         self.unmap_page = unmap_page
         self.rmap_page = pages - 1 if rmap_page is None else rmap_page
         self.error = None
@@ -260,47 +273,55 @@ class SplitExplorer(Displayable):
         self._refresh()
         return self.result
 
-    def text(self):
-        """What :meth:`run` found, in words."""
+    def text(self, notation=None):
+        """What :meth:`run` found, in words, in ``notation`` (default ``self.notation``);
+        ``page r`` is the reader's page number, as the scenario's ops write it."""
         res, sc = self.result, self.scenario
+        nt = Notation.of(self._snap, notation or self.notation)
         lines = [op.text for op in sc.ops]
         lines.append("")
         for v in res["vmas"]:
-            lines.append(f"{v['id']}: pages {v['range']}, vm_pgoff {_hex(v['vm_pgoff'])}, "
-                         f"anon_vma {v['anon_vma']}, avcs -> {', '.join(v['avcs'])}")
+            lines.append(f"{v['id']}: {nt.range(v['vm_start'], v['vm_end'])}, vm_pgoff "
+                         f"{nt.pgoff(v['vm_pgoff'])}, anon_vma {v['anon_vma']}, avcs -> "
+                         f"{', '.join(v['avcs'])}")
         lines.append(f"anon_vmas: {', '.join(res['anon_vmas'])}")
         r = res["rmap_page"]
         if not res["mapped"]:
-            lines.append(f"page {r} was unmapped: its folio (index {_hex(res['index'])}) was "
-                         "freed, there is nothing to walk")
+            lines.append(f"page {r} was unmapped: its folio (index {nt.pgoff(res['index'])}) "
+                         "was freed, there is nothing to walk")
         else:
             lines.append(f"folio at page {r}: {res['folio']}, folio->index = "
-                         f"{_hex(res['index'])}")
+                         f"{nt.pgoff(res['index'])}")
             lines.append("the interval tree query [index, index] visits "
                          f"{', '.join(res['visited']) or 'no avc'}")
             lines.append("rmap_walk() finds: " + ", ".join(
-                f"{vid} at page {sc.page(a)}" for vid, a in res["rmap"]))
+                f"{vid} at {nt.addr(a)}" for vid, a in res["rmap"]))
         if self.error:
             lines.append(f"error: {self.error}")
-        return "\n".join(lines) + "\n"
+        lines.append(nt.text_legend())
+        # absolute ranges make a VMA's line long: wrap it for the 72 columns of the others
+        return "\n".join(w for line in lines for w in textwrap.wrap(
+            line, 72, subsequent_indent="  ", break_on_hyphens=False) or [""]) + "\n"
 
     def _tree_args(self):
         res = self.result
         av = res["anon_vmas"][0] if res["anon_vmas"] else None
         return av, res["index"]
 
-    def dot(self):
+    def dot(self, notation=None):
         """The interval tree of the anon_vma with the avcs the rmap walk visits."""
         av, index = self._tree_args()
+        notation = notation or self.notation
         if av is None:
-            return address_space_dot(self._snap, "P0")
-        return interval_tree_dot(self._snap, av, index=index)
+            return address_space_dot(self._snap, "P0", notation=notation)
+        return interval_tree_dot(self._snap, av, index=index, notation=notation)
 
-    def svg(self):
+    def svg(self, notation=None):
         av, index = self._tree_args()
-        fallback = interval_tree_ascii(self._snap, av, index=index) if av else \
-            address_space_ascii(self._snap, "P0")
-        return display.to_svg(self.dot(), fallback_text=fallback)
+        notation = notation or self.notation
+        fallback = interval_tree_ascii(self._snap, av, index=index, notation=notation) if av \
+            else address_space_ascii(self._snap, "P0", notation=notation)
+        return display.to_svg(self.dot(notation), fallback_text=fallback)
 
     def _make_ui(self):
         from rmapkit.widgets.ui import SplitUI

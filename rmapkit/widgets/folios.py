@@ -15,7 +15,7 @@ of a few ops per change (a 2 MiB region: 512-page snapshots, tens of ms).
 from __future__ import annotations
 
 from rmapkit.render import display
-from rmapkit.render.common import folio_words
+from rmapkit.render.common import Notation, folio_words
 from rmapkit.render.ruler import address_space_ascii
 from rmapkit.render.views import address_space_dot
 from rmapkit.scenarios import parse, run_model
@@ -39,10 +39,12 @@ class LargeFolioExplorer(Displayable):
     folio at ``fault_page``: ``order``, ``nr_pages``, ``index``, whether the index and
     vm_pgoff were kept by the move, ``pmd`` (mapped by a PMD), ``large_mapcount``,
     ``entire_mapcount``, ``partially_mapped``.  A bad argument sets ``error`` and keeps the
-    previous result (never raises).
+    previous result (never raises).  ``notation``: how the views write addresses and
+    pgoffs (``"window"`` or ``"hex"``; None: ``set_notation()``'s).
     """
 
-    def __init__(self, size="64kB", pages=32):
+    def __init__(self, size="64kB", pages=32, notation=None):
+        self.notation = notation
         self.error = None
         self.result = None
         self.size, self.pages = "64kB", 32
@@ -143,19 +145,22 @@ class LargeFolioExplorer(Displayable):
         return self.result
 
     # -- views ---------------------------------------------------------------------------
-    def text(self):
-        """The ops, the address space with the folio boxes, and the folio in words."""
+    def text(self, notation=None):
+        """The ops, the address space with the folio boxes, and the folio in words, in
+        ``notation`` (default ``self.notation``)."""
         r = self.result
+        notation = notation or self.notation
         lines = [op.text for op in self.scenario.ops] + [""]
         snap = self.model.snapshot
+        nt = Notation.of(snap, notation)
         for p in snap.processes:
             first = (self._dest() if self.move != "none" else 0)
             lines.append(address_space_ascii(snap, p.name, start=self.scenario.addr(first),
-                                             npages=min(self.pages, 64)))
+                                             npages=min(self.pages, 64), notation=notation))
         f = next((f for f in snap.folios if f.label == r["folio"]), None)
         if f is not None:
-            lines.append(f"{f.label}: " + ", ".join(folio_words(f) or
-                                                     [f"order 0, index {f.index:#x}"]))
+            lines.append(f"{f.label}: " + ", ".join(folio_words(f, nt) or
+                                                     [f"order 0, index {nt.pgoff(f.index)}"]))
         lines.append(f"the fault got an order-{r['order']} folio ({r['nr_pages']} pages); "
                      f"after the ops it is {'PMD' if r['pmd'] else 'PTE'}-mapped, index "
                      f"{'kept' if r['index_kept'] else 'gone'}")
@@ -163,13 +168,15 @@ class LargeFolioExplorer(Displayable):
             lines.append(f"error: {self.error}")
         return "\n".join(lines) + "\n"
 
-    def dot(self):
+    def dot(self, notation=None):
         snap = self.model.snapshot
-        return address_space_dot(snap, "P0", max_pages=24)
+        return address_space_dot(snap, "P0", max_pages=24, notation=notation or self.notation)
 
-    def svg(self):
+    def svg(self, notation=None):
         snap = self.model.snapshot
-        return display.to_svg(self.dot(), fallback_text=address_space_ascii(snap, "P0"))
+        notation = notation or self.notation
+        return display.to_svg(self.dot(notation), fallback_text=address_space_ascii(
+            snap, "P0", notation=notation))
 
     def _make_ui(self):
         from rmapkit.widgets.ui import LargeFolioUI

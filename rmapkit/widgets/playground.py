@@ -127,14 +127,18 @@ class Playground(Displayable):
     ``view``: ``"graph"`` (object graph), ``"address"`` (address space), ``"tree"``
     (interval tree of the process's anon_vma), ``"diff"`` (before/after the last op).
     ``process``: the process ops without a ``PROC:`` prefix run in, and the one the
-    address-space, tree and diff views show.
+    address-space, tree and diff views show.  ``notation``: ``"window"`` or ``"hex"`` for
+    every view it draws, SVG and text (None: :func:`rmapkit.render.set_notation`'s); each
+    of :meth:`dot`, :meth:`text`, :meth:`svg` and :meth:`html` also takes one per call.
 
     A bad starting scenario raises ScenarioError (it is code in a cell, not reader input);
     :meth:`apply` never raises.
     """
 
-    def __init__(self, scenario=None, window_pages=16, view="graph", process="P0"):
+    def __init__(self, scenario=None, window_pages=16, view="graph", process="P0",
+                 notation=None):
         self.start = start_scenario(scenario, window_pages)
+        self.notation = notation
         self.window_pages = self.start.window_pages
         self.view = self._check_view(view)
         self._process = process
@@ -277,26 +281,31 @@ class Playground(Displayable):
             return self.process
         return names[0] if names else None
 
-    def dot(self, view=None):
-        """DOT text of the view (default: ``self.view``)."""
+    def dot(self, view=None, notation=None):
+        """DOT text of the view (default: ``self.view``) in ``notation`` (default:
+        ``self.notation``)."""
         view = self._check_view(view or self.view)
+        notation = notation or self.notation
         snap = self.snapshot()
         if not snap.processes:
-            return note_dot("No processes", self.text(view))
+            return note_dot("No processes", self.text(view, notation))
         focus = self._focus(snap)
         needs_before = display.get_view(view).needs_before
         before = self.before() if needs_before else None
         if needs_before and before is None:
-            return note_dot("No op yet", self.text(view))
+            return note_dot("No op yet", self.text(view, notation))
         if view == "graph":
             focus = None                            # the whole graph, every process
         dot_text = display.view_dot(snap, focus, view, before,
-                                    op=self.history[-1] if before else None)
-        return dot_text if dot_text is not None else note_dot(view, self.text(view))
+                                    op=self.history[-1] if before else None,
+                                    notation=notation)
+        return dot_text if dot_text is not None else note_dot(view, self.text(view, notation))
 
-    def text(self, view=None):
-        """The view as ASCII text (what the SVG shows, for email and tests)."""
+    def text(self, view=None, notation=None):
+        """The view as ASCII text (what the SVG shows, for email and tests), in
+        ``notation`` (default: ``self.notation``)."""
         view = self._check_view(view or self.view)
+        notation = notation or self.notation
         snap = self.snapshot()
         if not snap.processes:
             return "(no processes: every process has exited; Undo or Reset)\n"
@@ -312,18 +321,19 @@ class Playground(Displayable):
         if view == "graph":
             focus = None                            # the whole graph, every process
         return display.view_text(snap, focus, view, before,
-                                 op=self.history[-1] if before else None)
+                                 op=self.history[-1] if before else None, notation=notation)
 
-    def svg(self, view=None):
+    def svg(self, view=None, notation=None):
         """The view as SVG (Graphviz; an SVG of the ASCII view when there is none)."""
-        return display.to_svg(self.dot(view), fallback_text=self.text(view))
+        return display.to_svg(self.dot(view, notation),
+                              fallback_text=self.text(view, notation))
 
-    def html(self, view=None):
+    def html(self, view=None, notation=None):
         """The SVG plus the history, as one HTML fragment (the static form of the widget)."""
         hist = "\n".join(self.history) or "(no ops applied)"
         err = (f'<div style="color:#c0392b">{html.escape(self.error)}</div>'
                if self.error else "")
-        return (f"<div>{self.svg(view)}{err}<pre>{html.escape(hist)}</pre></div>")
+        return (f"<div>{self.svg(view, notation)}{err}<pre>{html.escape(hist)}</pre></div>")
 
     # -- Jupyter -------------------------------------------------------------------------
     def _make_ui(self):
