@@ -554,3 +554,88 @@ def test_open_o_trunc_empties_the_file_and_its_mappings():
     # a second O_TRUNC of the now empty file changes nothing
     p.open("/t", 0o1002)
     assert k.inodes["/t"].size == 0
+
+
+# MAP_SYNC on tmpfs and ext4 (no DAX here), each map type, read-write and read-only fds.
+# do_mmap() sets VM_SYNC before it looks at the map type (so MAP_SHARED keeps it though it
+# drops the bit from the flags it checks); ext4 is FOP_MMAP_SYNC, so MAP_SHARED_VALIDATE
+# passes the flag check and ext4_file_mmap_prepare() refuses, after the fmode checks.
+_SYNC_TYPES = [("PRIVATE", 0x02), ("SHARED", 0x01), ("SHARED_VALIDATE", 0x03)]
+
+
+def _map_sync_model(fs):
+    from rmapkit.model.vmflags import VM_SYNC
+    k = Kernel()
+    p = k.spawn()
+    k.create_file("/tmp/rmapkit/sync", 4 * P, fs=fs)
+    out = {}
+    for mode in (os.O_RDWR, os.O_RDONLY):
+        fd = p.open("/tmp/rmapkit/sync", mode)
+        for name, maptype in _SYNC_TYPES:
+            try:
+                a = p.mmap(0, P, 3, maptype | 0x80000, fd, 0)
+                out[mode, name] = "sf" if p.mm.find_vma(a).vm_flags & VM_SYNC else "ok"
+            except OSError as e:
+                out[mode, name] = errno.errorcode[e.errno]
+    k.validate()
+    return out
+
+
+def _map_sync_live(directory):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    fd0, path = tempfile.mkstemp(dir=directory)
+    out = {}
+    try:
+        os.write(fd0, b"\0" * 4 * P)
+        for mode in (os.O_RDWR, os.O_RDONLY):
+            fd = os.open(path, mode)
+            try:
+                for name, maptype in _SYNC_TYPES:
+                    a = libc.mmap(None, P, 3, maptype | 0x80000, fd, 0)
+                    if a == ctypes.c_void_p(-1).value:
+                        out[mode, name] = errno.errorcode[ctypes.get_errno()]
+                        continue
+                    with open("/proc/self/smaps") as f:
+                        smaps = f.read().split("\n")
+                    i = next(i for i, line in enumerate(smaps) if line.startswith(f"{a:x}-"))
+                    flags = next(line for line in smaps[i:] if line.startswith("VmFlags:"))
+                    out[mode, name] = "sf" if " sf" in flags else "ok"
+                    libc.munmap(a, P)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(fd0)
+        os.unlink(path)
+    return out
+
+
+def test_map_sync_as_the_kernel_answers_it():
+    tmpfs, ext4 = _map_sync_model("tmpfs"), _map_sync_model("ext4")
+    rw, ro = os.O_RDWR, os.O_RDONLY
+    NS = errno.errorcode[errno.EOPNOTSUPP]        # "ENOTSUP": the same number on Linux
+    assert tmpfs == {(rw, "PRIVATE"): "sf", (rw, "SHARED"): "sf",
+                     (rw, "SHARED_VALIDATE"): NS, (ro, "PRIVATE"): "sf",
+                     (ro, "SHARED"): "EACCES", (ro, "SHARED_VALIDATE"): NS}
+    assert ext4 == {(rw, "PRIVATE"): NS, (rw, "SHARED"): NS,
+                    (rw, "SHARED_VALIDATE"): NS, (ro, "PRIVATE"): NS,
+                    (ro, "SHARED"): "EACCES", (ro, "SHARED_VALIDATE"): "EACCES"}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs Linux /proc/self/smaps")
+@pytest.mark.parametrize("fs", ["tmpfs", "ext4"])
+def test_map_sync_matches_the_live_kernel(fs):
+    from rmapkit.live import disk_dir, fs_type
+    if fs == "ext4":
+        directory = disk_dir()
+        if directory is None:
+            pytest.skip("no writable ext4 directory here (set RMAPKIT_DISK_DIR)")
+    else:
+        directory = "/dev/shm"
+        if not os.access(directory, os.W_OK) or fs_type(directory) != "tmpfs":
+            pytest.skip("/dev/shm is not a writable tmpfs here")
+    assert _map_sync_live(directory) == _map_sync_model(fs)

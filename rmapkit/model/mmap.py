@@ -24,7 +24,7 @@ from ..uapi import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, MADV_DON
                     MAP_ANONYMOUS, MAP_DENYWRITE, MAP_DROPPABLE, MAP_EXECUTABLE, MAP_FIXED,
                     MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NONBLOCK,
                     MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
-                    MAP_STACK, MAP_TYPE,
+                    MAP_STACK, MAP_SYNC, MAP_TYPE,
                     PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP,
                     PROT_READ, PROT_SEM, PROT_WRITE)
 from .args import PAGE_ALIGN, ULONG_MAX
@@ -37,7 +37,7 @@ from .thp import free_pgtables, madvise_collapse
 from .vmflags import (VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC, VM_HUGEPAGE,
                       VM_HUGETLB, VM_NOHUGEPAGE, VM_IO, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
                       VM_MAYWRITE, VM_NORESERVE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEQ_READ,
-                      VM_SHARED, VM_SPECIAL, VM_WIPEONFORK, VM_WRITE, calc_vm_flag_bits,
+                      VM_SHARED, VM_SPECIAL, VM_SYNC, VM_WIPEONFORK, VM_WRITE, calc_vm_flag_bits,
                       calc_vm_prot_bits)
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
@@ -49,7 +49,7 @@ __all__ = ["do_mmap", "do_munmap", "do_mprotect", "do_madvise", "populate", "PAG
 
 # PAGE_ALIGN() is rmapkit.model.args.PAGE_ALIGN (it wraps at 2**64, as C's does).
 # include/linux/mman.h: the flags MAP_SHARED has always ignored; MAP_SHARED_VALIDATE
-# refuses every other bit (EOPNOTSUPP), and no file here supports MAP_SYNC (no DAX).
+# refuses every other bit (EOPNOTSUPP) but MAP_SYNC on a FOP_MMAP_SYNC file (ext4).
 MAP_UNINITIALIZED = 0x4000000
 LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE
                    | MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED
@@ -150,6 +150,10 @@ def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: in
     if flags & MAP_FIXED_NOREPLACE and not mm.range_is_free(start, length):
         raise syscall_error(errno.EEXIST, call,
                             f"[{start:#x}, {end:#x}) overlaps an existing mapping")
+    # do_mmap() turns MAP_LOCKED/MAP_SYNC into vm_flags before it looks at the map type, so
+    # MAP_SHARED drops MAP_SYNC from the flags it checks but the VMA still gets VM_SYNC
+    # (smaps "sf"; observed on tmpfs with 6.18.44).
+    flag_bits = calc_vm_flag_bits(flags)
     # Only now does do_mmap() look at the file's size limit, the map type and file mode.
     if file is not None:
         # file_mmap_ok(): regular files (and memfds) end at MAX_LFS_FILESIZE; character
@@ -157,11 +161,12 @@ def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: in
         maxsize = ULONG_MAX if file.f_op.unsigned_offset else (1 << 63) - 1
         if length > maxsize or pgoff > (maxsize - length) >> PAGE_SHIFT:
             raise syscall_error(errno.EOVERFLOW, call, "offset + length beyond the file's limit")
+        flags_mask = LEGACY_MAP_MASK | (MAP_SYNC if file.f_op.mmap_sync else 0)
         if maptype == MAP_SHARED:
             flags &= LEGACY_MAP_MASK
-        if maptype in (MAP_SHARED, MAP_SHARED_VALIDATE) and flags & ~LEGACY_MAP_MASK:
+        if maptype in (MAP_SHARED, MAP_SHARED_VALIDATE) and flags & ~flags_mask:
             raise syscall_error(errno.EOPNOTSUPP, call,
-                                f"MAP_SHARED_VALIDATE with flags {flags & ~LEGACY_MAP_MASK:#x}"
+                                f"MAP_SHARED_VALIDATE with flags {flags & ~flags_mask:#x}"
                                 " this file does not support")
         if maptype not in (MAP_SHARED, MAP_SHARED_VALIDATE, MAP_PRIVATE):
             raise syscall_error(errno.EINVAL, call, "map type is not MAP_SHARED or MAP_PRIVATE")
@@ -171,8 +176,7 @@ def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: in
                                if maptype == MAP_SHARED_VALIDATE else ""))
     if maptype == MAP_DROPPABLE:
         raise NotImplementedError("mmap(MAP_DROPPABLE) is not modelled")
-    vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE \
-        | VM_MAYEXEC
+    vm_flags = calc_vm_prot_bits(prot) | flag_bits | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
     vm_ops = None
     if file is not None:
         inode = file.inode
@@ -220,6 +224,10 @@ def do_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: in
     if pfn_device and len(mm.pgtable) + (length >> PAGE_SHIFT) > k.totalram_pages:
         raise syscall_error(errno.ENOMEM, call, "the device's PTEs would outgrow the model's "
                             "page-table bound (totalram_pages)")
+    if file is not None and file.f_op.mmap_sync and vm_flags & VM_SYNC:
+        # __mmap_region() -> call_mmap_prepare(): ext4_file_mmap_prepare() refuses a
+        # synchronous mapping of a file that is not DAX, whatever the map type.
+        raise syscall_error(errno.EOPNOTSUPP, call, "MAP_SYNC on a file that is not DAX")
     if old:
         do_vmi_align_munmap(mm, start, end, old)
     if pfn_device:

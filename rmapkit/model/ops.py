@@ -55,6 +55,8 @@ class FileOperations:
     remap_pfn_range() over the whole VMA.  ``can_read_write``: it has ->read_iter and
     ->write_iter (FMODE_CAN_READ/WRITE).  ``null_io``: read_iter_zero() / write_iter_null():
     reads give zeros and writes are swallowed without touching any page cache.
+    ``mmap_sync``: FOP_MMAP_SYNC: MAP_SHARED_VALIDATE may ask for MAP_SYNC, and ->mmap_prepare
+    refuses VM_SYNC unless the file is DAX (daxdev_mapping_supported(); no file here is).
     """
 
     name: str
@@ -67,15 +69,17 @@ class FileOperations:
     remap_pfn: bool = False
     can_read_write: bool = True
     null_io: bool = False
+    mmap_sync: bool = False
 
     def __repr__(self):
         return self.name
 
 
-# fs/ext4/file.c (its ->get_unmapped_area is thp_get_unmapped_area()); tmpfs regular files,
+# fs/ext4/file.c (its ->get_unmapped_area is thp_get_unmapped_area(); FOP_MMAP_SYNC, and
+# ext4_file_mmap_prepare() refuses VM_SYNC on a file that is not DAX); tmpfs regular files,
 # memfds and shmem objects share mm/shmem.c's (not aligned: shmem huge pages are "never" here).
 ext4_file_operations = FileOperations("ext4_file_operations", generic_file_vm_ops,
-                                      thp_get_unmapped_area=True, regular=True)
+                                      thp_get_unmapped_area=True, regular=True, mmap_sync=True)
 shmem_file_operations = FileOperations("shmem_file_operations", shmem_vm_ops, regular=True)
 zero_fops = FileOperations("zero_fops", None, thp_get_unmapped_area=True,          # /dev/zero
                            own_get_unmapped_area=True, unsigned_offset=True, mmap_zero=True,
