@@ -348,3 +348,17 @@ def test_dot_draws_processes_left_to_right_and_anon_vmas_in_order():
         assert not [b for b in bad if not b.startswith("columns")], (sc.name, bad)
         columns += bool(bad)
     assert columns <= 5
+
+
+def test_diff_of_a_mapping_replaced_over_the_same_range():
+    """mmap(MAP_FIXED) over exactly the range of a VMA frees it and links a new struct: the
+    diff says so, not that the old one merged into the new one and the new one split off."""
+    from rmapkit.scenarios import parse, run_model
+    sc = parse("window 8\nP0: mmap 0 4 rw private anon\nP0: write 0 2\n"
+               "P0: mmap 0 4 rw private anon fixed\n")
+    res = run_model(sc)
+    changes = diff(res.steps[-2][1], res.steps[-1][1])
+    vmas = [(c.kind, c.obj, c.related) for c in changes if c.obj.startswith("vma")]
+    assert vmas == [("freed", "vma2", "vma3"), ("created", "vma3", "vma2")], changes
+    assert not any(c.kind in ("split", "merged") for c in changes)
+    assert "(replaced vma2)" in diff_dot(res.steps[-2][1], res.steps[-1][1])

@@ -80,8 +80,19 @@ def _vma_changes(proc, before, after, nt) -> list[Change]:
             same = "same struct" if b.id is not None else "same start address"
             out.append(Change("changed", k, f"{proc} {k} ({same}): " + "; ".join(what)))
     gone = [k for k in B if k not in A]
+    replaced = {}
     for k in (k for k in A if k not in B):
         a = A[k]
+        # A new struct over exactly the range of one that went (mmap(MAP_FIXED) over it):
+        # neither a split (a piece is smaller) nor a merge (the survivor grows).
+        old = next((s for s in gone if (B[s].vm_start, B[s].vm_end) == (a.vm_start, a.vm_end)
+                    and s not in replaced), None)
+        if old is not None:
+            replaced[old] = k
+            out.append(Change("created", k, f"{proc} {k} {_rng(a, nt)} vm_pgoff "
+                              f"{nt.pgoff(vma_pgoff(a))} replaced {old} (the same range, a "
+                              "new struct)", old))
+            continue
         src = next((s for s in B if _inside(a, B[s]) and _linear(a, B[s])), None)
         if src is not None:
             split_src.setdefault(src, []).append(k)
@@ -106,7 +117,10 @@ def _vma_changes(proc, before, after, nt) -> list[Change]:
     for k in gone:
         b = B[k]
         into = next((t for t in A if _inside(b, A[t])), None)
-        if into is not None:
+        if k in replaced:
+            out.append(Change("freed", k, f"{proc} {k} {_rng(b, nt)} was unmapped and freed; "
+                              f"{replaced[k]} replaced it", replaced[k]))
+        elif into is not None:
             out.append(Change("merged", k, f"{proc} {k} {_rng(b, nt)} was merged into {into}",
                               into))
         elif k in split_src:
@@ -244,6 +258,8 @@ def _notes(changes, side: str) -> dict:
             out[c.obj] = f"(split off {c.related})"
         elif side == "after" and c.kind == "moved":
             out[c.obj] = f"(moved from {c.related})"
+        elif side == "after" and c.kind == "created" and c.obj.startswith("vma") and c.related:
+            out[c.obj] = f"(replaced {c.related})"
         elif side == "before" and c.kind == "merged":
             out[c.obj] = f"(merged into {c.related})"
         elif side == "before" and c.kind == "freed" and c.related:
