@@ -431,4 +431,19 @@ def test_thp_order_agrees_with_the_model_and_the_derivation(seed):
 def test_thp_mapcount_is_the_models_large_mapcount(seed):
     sol = solution("thp-mapcount", seed)
     assert isinstance(sol.answer, int) and 0 <= sol.answer <= 48
-    assert sol.derivation.splitlines()[-1].split(" -> ")[-1].startswith(str(sol.answer))
+    # the last step (a long one continues on indented lines) ends at the answer
+    last = [line for line in sol.derivation.splitlines() if not line.startswith(" ")][-1]
+    assert last.split(" -> ")[-1].startswith(str(sol.answer))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_questions_and_worked_explanations_fit_88_columns(kind):
+    """A notebook's output area breaks a longer line in the middle of a word: the prose of a
+    question and of its worked explanation wraps at 88 columns (indented layouts and the
+    options' continuation lines keep their own columns)."""
+    for seed in range(6):
+        sol = solution(kind, seed)
+        for text in (question(kind, seed).text, sol.derivation):
+            long = [line for line in text.splitlines()
+                    if len(line) > 88 and not line.startswith(" ")]
+            assert not long, (kind, seed, long)

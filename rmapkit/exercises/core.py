@@ -339,6 +339,12 @@ class Case:
     knobs: tuple = ()
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # the prose lines of a derivation wrap at 88 columns like the questions do (a
+        # notebook's output area breaks a longer line in the middle of a word), each
+        # continuation indented so a step still reads as one; layouts keep their columns
+        self.derivation = _wrap("\n".join(self.derivation), indent="    ").split("\n")
+
     def is_right(self, value):
         return self.same(value) if self.same else value == self.answer
 
@@ -476,11 +482,13 @@ class Question:
         return f'<pre style="white-space:pre-wrap">{html.escape(self.text)}</pre>'
 
 
-def _wrap(text, width=88):
-    """Wrap the long prose lines of a question (not the indented scenario or options)."""
+def _wrap(text, width=88, indent=""):
+    """Wrap the long prose lines of a question or derivation (not the indented scenario,
+    layouts or options); ``indent`` starts each continuation line."""
     import textwrap
-    return "\n".join(textwrap.fill(line, width) if len(line) > width and
-                     not line.startswith(" ") else line for line in text.split("\n"))
+    return "\n".join(textwrap.fill(line, width, subsequent_indent=indent)
+                     if len(line) > width and not line.startswith(" ") else line
+                     for line in text.split("\n"))
 
 
 def _knob_words(knobs):

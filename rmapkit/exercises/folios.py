@@ -153,6 +153,11 @@ def thp_mapcount(rng):
                         "reuses it, no change",
                "munmap": "the unmapped page's PTE goes, if it mapped this folio",
                "exit": "every mapping of the exiting process goes"}[text.split()[1]]
+        if outcome is not None and now == prev:
+            # a failed op (a write to a page unmapped above) changes nothing: say that,
+            # not what the op would have done
+            why = "the op fails and nothing changes" + (
+                f": page {text.split()[2]} is no longer mapped" if outcome == "SIGSEGV" else "")
         how.append(f"{text}: {prev} -> {now}" + ("" if outcome is None else f" ({outcome})")
                    + f" ({why})")
         prev = now
