@@ -33,21 +33,17 @@ ULONG_MAX = (1 << 64) - 1
 _PAGE_MASK = PAGE_MASK & ULONG_MAX
 
 
-def _u(bits):
-    mask = (1 << bits) - 1
-    return lambda v: v & mask
-
-
-def _s(bits):
-    mask, half = (1 << bits) - 1, 1 << (bits - 1)
-    return lambda v: ((v + half) & mask) - half
-
-
-# The C parameter types the model's syscalls use and how __SC_CAST converts a register.
-CTYPES = {
-    "unsigned long": _u(64), "size_t": _u(64), "int": _s(32), "unsigned int": _u(32),
-    "off_t": _s(64), "loff_t": _s(64), "long": _s(64), "umode_t": _u(16),
-}
+# The C parameter types the model's syscalls use and how __SC_CAST converts a register:
+# keep the low ``mask`` bits, and for a signed type move the top half below zero (``half``
+# is 2**(bits-1), 0 for an unsigned type).  One table serves c_value() and the generated
+# fast entries of syscall().
+_CASTS = {ctype: ((1 << bits) - 1, (1 << (bits - 1)) if signed else 0)
+          for ctype, bits, signed in [
+              ("unsigned long", 64, False), ("size_t", 64, False), ("int", 32, True),
+              ("unsigned int", 32, False), ("off_t", 64, True), ("loff_t", 64, True),
+              ("long", 64, True), ("umode_t", 16, False)]}
+CTYPES = {ctype: (lambda v, mask=mask, half=half: ((v + half) & mask) - half)
+          for ctype, (mask, half) in _CASTS.items()}
 
 
 def _fast_entry(fn, sig, params, call, slow):
@@ -86,12 +82,6 @@ def _fast_entry(fn, sig, params, call, slow):
            f"    return slow(self, {', '.join(names)})\n")
     exec(src, env)
     return functools.wraps(fn)(env["entry"])
-
-
-_CASTS = {"unsigned long": ((1 << 64) - 1, 0), "size_t": ((1 << 64) - 1, 0),
-          "int": ((1 << 32) - 1, 1 << 31), "unsigned int": ((1 << 32) - 1, 0),
-          "off_t": ((1 << 64) - 1, 1 << 63), "loff_t": ((1 << 64) - 1, 1 << 63),
-          "long": ((1 << 64) - 1, 1 << 63), "umode_t": ((1 << 16) - 1, 0)}
 
 
 def PAGE_ALIGN(n: int) -> int:
