@@ -116,11 +116,12 @@ def _vma_changes(proc, before, after, nt) -> list[Change]:
                           f"{nt.pgoff(vma_pgoff(a))} was created"))
     for k in gone:
         b = B[k]
-        into = next((t for t in A if _inside(b, A[t])), None)
         if k in replaced:
             out.append(Change("freed", k, f"{proc} {k} {_rng(b, nt)} was unmapped and freed; "
                               f"{replaced[k]} replaced it", replaced[k]))
-        elif into is not None:
+            continue
+        into = next((t for t in A if _inside(b, A[t])), None)
+        if into is not None:
             out.append(Change("merged", k, f"{proc} {k} {_rng(b, nt)} was merged into {into}",
                               into))
         elif k in split_src:
