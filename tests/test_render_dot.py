@@ -323,7 +323,8 @@ def _order_problems(snap) -> list[str]:
     return bad
 
 
-@pytest.mark.skipif(not shutil.which("dot"), reason="Graphviz's dot is not installed (make test installs it)")
+@pytest.mark.skipif(not shutil.which("dot"),
+                    reason="Graphviz's dot is not installed (make test installs it)")
 def test_dot_draws_processes_left_to_right_and_anon_vmas_in_order():
     """Laid out by dot itself, for every shipped scenario with two or more VMAs: the VMAs run
     left to right in process order, then address order, and the anon_vmas below them in

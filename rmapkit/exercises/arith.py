@@ -126,7 +126,7 @@ def page_index(rng, allow):
 
 # -- pfn ---------------------------------------------------------------------------------------
 def _device_lines(shared_ok=True):
-    return [f"model-only remap_pfn_range() needs a device",
+    return ["model-only remap_pfn_range() needs a device",
             f"device {DEVICE} 16 pfn={PFN_BASE:#x}"]
 
 

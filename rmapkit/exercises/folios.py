@@ -15,7 +15,7 @@ from __future__ import annotations
 from rmapkit.exercises.core import Case, parse_int, register
 from rmapkit.scenarios import parse, run_model
 from rmapkit.scenarios.format import BASE
-from rmapkit.uapi import PAGE_SHIFT, PAGE_SIZE
+from rmapkit.uapi import PAGE_SHIFT
 
 __all__ = ["thp_order", "thp_mapcount"]
 

@@ -19,6 +19,9 @@ from .vma import linear_page_index
 
 if TYPE_CHECKING:                        # names for annotations only (no import cycle)
     from .kernel import Kernel
+    from .folio import Folio
+    from .mm import MM, PTE
+    from .vma import VMA
 
 __all__ = ["validate_kernel"]
 
